@@ -1,0 +1,31 @@
+# gazokako: `make dev` starts the whole local stack, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REQS := requirements/dev.txt functions/upload/requirements.txt functions/process/requirements.txt
+
+.PHONY: dev test lint typecheck unit venv clean
+
+# The venv is rebuilt only when a requirements file changes, so a second run is quick.
+$(STAMP): $(REQS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+dev: venv
+	$(PY) -m devstack up
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy imaging gazokako devstack functions/upload/main.py functions/process/main.py
+
+test: lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) build .local
