@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/dev.txt functions/upload/requirements.txt functions/process/requirements.txt
 
-.PHONY: dev test lint typecheck unit venv clean
+.PHONY: dev test lint typecheck unit venv clean browser
 
 # The venv is rebuilt only when a requirements file changes, so a second run is quick.
 $(STAMP): $(REQS)
@@ -24,7 +24,11 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy imaging gazokako devstack functions/upload/main.py functions/process/main.py
 
-test: lint
+# Debian's Chromium for the browser tests (Playwright cannot download its own here).
+browser:
+	bash scripts/install-browser.sh
+
+test: lint browser
 	$(PY) -m pytest
 
 clean:
