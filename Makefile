@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/dev.txt functions/upload/requirements.txt functions/process/requirements.txt
 
-.PHONY: dev test lint typecheck unit venv clean browser
+.PHONY: dev test lint typecheck unit venv clean browser stage checkov-venv
 
 # The venv is rebuilt only when a requirements file changes, so a second run is quick.
 $(STAMP): $(REQS)
@@ -31,5 +31,18 @@ browser:
 test: lint browser
 	$(PY) -m pytest
 
+# Deployable folders build/upload and build/process (what Cloud Build and Terraform ship).
+stage:
+	$(PY) scripts/stage.py all
+
+# checkov gets its own venv: its pinned lark/python-hcl2 clash with the main venv's.
+CHECKOV_STAMP := .venv-checkov/.installed
+$(CHECKOV_STAMP): requirements/checkov.txt
+	@test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	@touch $(CHECKOV_STAMP)
+
+checkov-venv: $(CHECKOV_STAMP)
+
 clean:
-	rm -rf $(VENV) build .local
+	rm -rf $(VENV) .venv-checkov build .local
