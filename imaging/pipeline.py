@@ -1,0 +1,70 @@
+"""process_image: sniff -> limits -> decode upright -> detect (once) -> ops in order -> encode."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from .codec import decode, encode
+from .detect import detect_faces
+from .errors import ImagingError
+from .ops import FACE_OPS, OPERATIONS, OpContext, validate_ops
+from .types import CONTENT_TYPES, Limits, Options, ProcessResult
+
+
+def process_image(
+    data: bytes,
+    ops: Sequence[str],
+    options: Options = Options(),  # noqa: B008 - Options is frozen, sharing it is safe
+    limits: Limits = Limits(),  # noqa: B008
+) -> ProcessResult:
+    """Run ``ops`` in order on the image in ``data``; every input problem is an ImagingError."""
+    names = validate_ops(ops)
+    if options.max_side is not None and "resize" not in names:
+        names = (*names, "resize")
+    if "resize" in names and options.max_side is None:
+        raise ImagingError("invalid_options", "The resize operation needs max_side.")
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ImagingError("empty_input", "The input must be bytes.")
+    data = bytes(data)
+    wants_faces = any(n in FACE_OPS for n in names)
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    # Decoding straight to gray halves the decoder's work, but detection wants colour.
+    decoded = decode(data, limits, gray="grayscale" in names and not wants_faces)
+    img = decoded.pixels
+    source_h, source_w = img.shape[:2]
+    timings["decode"] = time.perf_counter() - t0
+
+    ctx = OpContext(options=options, alpha=decoded.alpha)
+    detector: str | None = None
+    if wants_faces:
+        t1 = time.perf_counter()
+        found = detect_faces(img, min_face=options.min_face)
+        ctx.faces = found.faces
+        detector = found.detector
+        timings["detect"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    for name in names:
+        img = OPERATIONS[name](img, ctx)
+    timings["filter"] = time.perf_counter() - t2
+
+    t3 = time.perf_counter()
+    out = encode(img, ctx.alpha, options.format, options.quality)
+    timings["encode"] = time.perf_counter() - t3
+
+    return ProcessResult(
+        data=out,
+        format=options.format,
+        content_type=CONTENT_TYPES[options.format],
+        width=img.shape[1],
+        height=img.shape[0],
+        source_format=decoded.info.format,
+        source_width=source_w,
+        source_height=source_h,
+        faces=ctx.faces,
+        detector=detector,
+        timings=timings,
+    )
