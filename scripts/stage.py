@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Build the folders that are deployed: build/upload, build/process (and build/web).
+
+Cloud Functions (gen2) builds a Python function from one folder with main.py and
+requirements.txt at its root. Both functions import the shared packages `gazokako/` and
+`imaging/`, so each staged folder gets its own copy of them. Next to each folder a zip with
+fixed timestamps is written (build/<name>.zip): Terraform names the uploaded source object
+after its MD5, so an unchanged tree must give a byte-identical zip or every plan redeploys.
+
+    python scripts/stage.py upload|process|all
+    python scripts/stage.py web --api-base https://REGION-PROJECT.cloudfunctions.net/upload-api
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+
+# name -> entry point; the entry points are the contract with infra/functions.tf.
+FUNCTIONS: dict[str, str] = {"upload": "upload_api", "process": "process_upload"}
+SHARED_PACKAGES = ("gazokako", "imaging")
+
+# Tests, caches and editor litter never ship: they add build time and leak nothing useful.
+EXCLUDED_DIRS = frozenset(
+    {"tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"}
+)
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
+EXCLUDED_NAMES = frozenset({".DS_Store", ".gitignore"})
+# 1980-01-01 is the earliest time a zip entry can carry.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _wanted(path: Path, base: Path) -> bool:
+    rel = path.relative_to(base)
+    if any(part in EXCLUDED_DIRS for part in rel.parts):
+        return False
+    if path.name in EXCLUDED_NAMES or path.name.startswith("test_"):
+        return False
+    return not path.name.endswith(EXCLUDED_SUFFIXES)
+
+
+def _files(src: Path) -> Iterable[Path]:
+    for path in sorted(src.rglob("*")):
+        if path.is_file() and _wanted(path, src):
+            yield path
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    for path in _files(src):
+        target = dest / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+
+
+def write_zip(folder: Path, zip_path: Path) -> str:
+    """Zip `folder` reproducibly (sorted names, fixed times and modes); return its MD5."""
+    tmp = zip_path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+    tmp.replace(zip_path)
+    return hashlib.md5(zip_path.read_bytes(), usedforsecurity=False).hexdigest()
+
+
+def stage_function(name: str, build: Path = BUILD) -> Path:
+    """Copy functions/<name>/ plus the shared packages into build/<name>/ and zip it."""
+    src = ROOT / "functions" / name
+    for required in ("main.py", "requirements.txt"):
+        if not (src / required).is_file():
+            raise SystemExit(f"stage: {src / required} is missing")
+    dest = build / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    _copy_tree(src, dest)
+    for package in SHARED_PACKAGES:
+        pkg_src = ROOT / package
+        if not (pkg_src / "__init__.py").is_file():
+            raise SystemExit(f"stage: shared package {pkg_src} has no __init__.py")
+        _copy_tree(pkg_src, dest / package)
+    entry = FUNCTIONS[name]
+    if f"def {entry}(" not in (dest / "main.py").read_text(encoding="utf-8"):
+        raise SystemExit(f"stage: {dest / 'main.py'} defines no {entry}()")
+    digest = write_zip(dest, build / f"{name}.zip")
+    print(f"staged {dest.relative_to(ROOT)} ({digest})")
+    return dest
+
+
+def stage_web(api_base: str, build: Path = BUILD) -> Path:
+    """Copy web/ into build/web/public with config.json pointing at the deployed API."""
+    src = ROOT / "web"
+    dest = build / "web"
+    if dest.exists():
+        shutil.rmtree(dest)
+    public = dest / "public"
+    public.mkdir(parents=True)
+    _copy_tree(src, public)
+    config_path = public / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
+    config["api_base"] = api_base.rstrip("/")
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    shutil.copy2(ROOT / "infra" / "firebase.json", dest / "firebase.json")
+    print(f"staged {dest.relative_to(ROOT)} (api_base={config['api_base']})")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", choices=[*FUNCTIONS, "all", "web"])
+    parser.add_argument("--api-base", help="the upload API's URL (target web only)")
+    parser.add_argument("--build-dir", type=Path, default=BUILD)
+    args = parser.parse_args(argv)
+    if args.target == "web":
+        if not args.api_base:
+            parser.error("web needs --api-base")
+        stage_web(args.api_base, args.build_dir)
+        return 0
+    names = list(FUNCTIONS) if args.target == "all" else [args.target]
+    for name in names:
+        stage_function(name, args.build_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
