@@ -22,7 +22,9 @@ dev: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy imaging gazokako devstack functions/upload/main.py functions/process/main.py
+	$(VENV)/bin/mypy imaging gazokako devstack
+	$(VENV)/bin/mypy functions/upload/main.py
+	$(VENV)/bin/mypy functions/process/main.py
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own here).
 browser:

