@@ -8,7 +8,7 @@ fixed timestamps is written (build/<name>.zip): Terraform names the uploaded sou
 after its MD5, so an unchanged tree must give a byte-identical zip or every plan redeploys.
 
     python scripts/stage.py upload|process|all
-    python scripts/stage.py web --api-base https://REGION-PROJECT.cloudfunctions.net/upload-api
+    python scripts/stage.py web --api-base https://API-URL --site SITE_ID
 """
 
 from __future__ import annotations
@@ -98,8 +98,12 @@ def stage_function(name: str, build: Path = BUILD) -> Path:
     return dest
 
 
-def stage_web(api_base: str, build: Path = BUILD) -> Path:
-    """Copy web/ into build/web/public with config.json pointing at the deployed API."""
+def stage_web(api_base: str, site: str | None = None, build: Path = BUILD) -> Path:
+    """Copy web/ into build/web/public with config.json pointing at the deployed API.
+
+    build/web/firebase.json names the Hosting site Terraform made (`--site`), so
+    `firebase deploy --only hosting` run inside build/web publishes exactly this folder.
+    """
     src = ROOT / "web"
     dest = build / "web"
     if dest.exists():
@@ -111,7 +115,10 @@ def stage_web(api_base: str, build: Path = BUILD) -> Path:
     config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
     config["api_base"] = api_base.rstrip("/")
     config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    shutil.copy2(ROOT / "infra" / "firebase.json", dest / "firebase.json")
+    hosting_config = json.loads((ROOT / "infra" / "firebase.json").read_text(encoding="utf-8"))
+    if site:
+        hosting_config["hosting"]["site"] = site
+    (dest / "firebase.json").write_text(json.dumps(hosting_config, indent=2) + "\n", "utf-8")
     print(f"staged {dest.relative_to(ROOT)} (api_base={config['api_base']})")
     return dest
 
@@ -120,12 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("target", choices=[*FUNCTIONS, "all", "web"])
     parser.add_argument("--api-base", help="the upload API's URL (target web only)")
+    parser.add_argument("--site", help="Firebase Hosting site ID (target web only)")
     parser.add_argument("--build-dir", type=Path, default=BUILD)
     args = parser.parse_args(argv)
     if args.target == "web":
         if not args.api_base:
             parser.error("web needs --api-base")
-        stage_web(args.api_base, args.build_dir)
+        stage_web(args.api_base, args.site, args.build_dir)
         return 0
     names = list(FUNCTIONS) if args.target == "all" else [args.target]
     for name in names:
