@@ -61,6 +61,10 @@ def _copy_tree(src: Path, dest: Path) -> None:
         shutil.copy2(path, target)
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def write_zip(folder: Path, zip_path: Path) -> str:
     """Zip `folder` reproducibly (sorted names, fixed times and modes); return its MD5."""
     tmp = zip_path.with_suffix(".zip.tmp")
@@ -94,7 +98,7 @@ def stage_function(name: str, build: Path = BUILD) -> Path:
     if f"def {entry}(" not in (dest / "main.py").read_text(encoding="utf-8"):
         raise SystemExit(f"stage: {dest / 'main.py'} defines no {entry}()")
     digest = write_zip(dest, build / f"{name}.zip")
-    print(f"staged {dest.relative_to(ROOT)} ({digest})")
+    print(f"staged {_shown(dest)} ({digest})")
     return dest
 
 
@@ -119,7 +123,7 @@ def stage_web(api_base: str, site: str | None = None, build: Path = BUILD) -> Pa
     if site:
         hosting_config["hosting"]["site"] = site
     (dest / "firebase.json").write_text(json.dumps(hosting_config, indent=2) + "\n", "utf-8")
-    print(f"staged {dest.relative_to(ROOT)} (api_base={config['api_base']})")
+    print(f"staged {_shown(dest)} (api_base={config['api_base']})")
     return dest
 
 
