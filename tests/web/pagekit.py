@@ -1,0 +1,46 @@
+"""Helpers shared by the browser tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import BrowserContext, FilePayload, Page
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web"
+CACHE = ROOT / ".local" / "cache"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+# From design.md: what Debian's Chromium needs to run headless here without reaching out.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Each wait has a bound so a broken page fails the test with a message instead of hanging.
+WAIT_MS = 30_000
+
+
+def open_page(context: BrowserContext, url: str) -> tuple[Page, list[str]]:
+    """Opens the page, waits until it has read config.json, and collects uncaught JS errors."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]", state="attached")
+    return page, errors
+
+
+def message_key(page: Page) -> str:
+    """The key of the message on screen (the text itself depends on the language)."""
+    page.wait_for_selector("#message:not([hidden])")
+    return page.get_attribute("#message", "data-key") or ""
+
+
+def set_file(page: Page, name: str, mime: str, data: bytes) -> None:
+    payload: FilePayload = {"name": name, "mimeType": mime, "buffer": data}
+    page.set_input_files("#file-input", files=[payload])

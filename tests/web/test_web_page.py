@@ -1,0 +1,228 @@
+"""The page in a real browser: languages, choosing files, client-side checks, accessibility,
+phone width. The API here is tests/web/fake_api.py; the real stack is in test_web_stack.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+from fake_api import FakeApi
+from pagekit import message_key, open_page, set_file
+from playwright.sync_api import BrowserContext, Page, expect
+
+Serve = Callable[[dict[str, Any] | None], str]
+NewContext = Callable[..., BrowserContext]
+
+
+def small_jpeg() -> bytes:
+    img = np.full((60, 80, 3), 128, np.uint8)
+    ok, buf = cv2.imencode(".jpg", img)
+    assert ok
+    return bytes(buf)
+
+
+def test_language_follows_browser_and_switch_is_remembered(
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext
+) -> None:
+    url = serve_page({"api_base": fake_api.base})
+
+    page, errors = open_page(new_context(locale="ja-JP"), url)
+    assert page.get_attribute("html", "lang") == "ja"
+    expect(page.locator("h1")).to_have_text("画像加工くん")
+    expect(page.locator("label[for=file-input]")).to_have_text("写真を選ぶ…")
+    expect(page.locator("button[data-lang=ja]")).to_have_attribute("aria-pressed", "true")
+    assert "画像加工くん" in page.title()
+
+    page.click("button[data-lang=en]")
+    assert page.get_attribute("html", "lang") == "en"
+    expect(page.locator("h1")).to_have_text("gazokako")
+    expect(page.locator("#op-mosaic + label")).to_have_text("Mosaic")
+    expect(page.locator("button[data-lang=en]")).to_have_attribute("aria-pressed", "true")
+    # The choice outlives a reload, whatever the browser prefers.
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]", state="attached")
+    expect(page.locator("h1")).to_have_text("gazokako")
+    assert errors == []
+
+    page, errors = open_page(new_context(locale="en-GB"), url)
+    expect(page.locator("h1")).to_have_text("gazokako")
+    page, errors = open_page(new_context(locale="fr-FR"), url)
+    assert page.get_attribute("html", "lang") == "en"
+    assert errors == []
+
+
+def test_wrong_type_too_large_and_empty_are_refused_before_any_request(
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext
+) -> None:
+    url = serve_page({"api_base": fake_api.base})
+    page, errors = open_page(new_context(locale="en-US"), url)
+
+    set_file(page, "notes.txt", "text/plain", b"hello")
+    assert message_key(page) == "err.wrong_type"
+    expect(page.locator("#message-text")).to_contain_text("notes.txt")
+    expect(page.locator("#message-text")).to_contain_text("JPEG, PNG or WebP")
+    expect(page.locator("#start-button")).to_be_disabled()
+
+    set_file(page, "scan.gif", "image/gif", b"GIF89a")
+    assert message_key(page) == "err.wrong_type"
+
+    big = b"\xff\xd8" + b"\0" * (20 * 1024 * 1024 - 1)
+    set_file(page, "huge.jpg", "image/jpeg", big)
+    assert message_key(page) == "err.too_large"
+    expect(page.locator("#message-text")).to_contain_text("20 MB")
+    expect(page.locator("#start-button")).to_be_disabled()
+
+    set_file(page, "empty.png", "image/png", b"")
+    assert message_key(page) == "err.empty"
+
+    # In Japanese too.
+    page.click("button[data-lang=ja]")
+    expect(page.locator("#message-text")).to_contain_text("空のファイル")
+
+    # A good file clears the message and enables the button.
+    set_file(page, "ok.jpg", "image/jpeg", small_jpeg())
+    expect(page.locator("#message")).to_be_hidden()
+    expect(page.locator("#start-button")).to_be_enabled()
+    expect(page.locator("#preview-dims")).to_have_text("80 × 60 ピクセル")
+    assert fake_api.requests == []
+    assert errors == []
+
+
+def _drop_or_paste(page: Page, kind: str, name: str, data: bytes, mime: str) -> None:
+    page.evaluate(
+        """([kind, name, bytes, mime]) => {
+            const file = new File([new Uint8Array(bytes)], name, { type: mime });
+            const dt = new DataTransfer();
+            dt.items.add(file);
+            const init = { bubbles: true, cancelable: true };
+            if (kind === "drop") {
+                const zone = document.getElementById("drop-zone");
+                zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, ...init }));
+                zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, ...init }));
+            } else {
+                document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, ...init }));
+            }
+        }""",
+        [kind, name, list(data), mime],
+    )
+
+
+def test_drag_and_drop_and_paste_choose_the_photo(
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext
+) -> None:
+    url = serve_page({"api_base": fake_api.base})
+    page, errors = open_page(new_context(), url)
+    jpeg = small_jpeg()
+
+    _drop_or_paste(page, "drop", "dropped.jpg", jpeg, "image/jpeg")
+    expect(page.locator("#preview-info")).to_contain_text("dropped.jpg")
+    expect(page.locator("#preview-dims")).to_have_text("80 × 60 px")
+    expect(page.locator("#start-button")).to_be_enabled()
+
+    _drop_or_paste(page, "paste", "image.png", jpeg, "image/jpeg")
+    # A pasted screenshot gets a name of its own.
+    expect(page.locator("#preview-info")).to_contain_text("pasted.jpg")
+
+    _drop_or_paste(page, "drop", "movie.mp4", b"\0\0\0\x18ftypmp42", "video/mp4")
+    assert message_key(page) == "err.wrong_type"
+    expect(page.locator("#start-button")).to_be_disabled()
+    assert errors == []
+
+
+def test_missing_config_is_explained(serve_page: Serve, new_context: NewContext) -> None:
+    url = serve_page(None)
+    page = new_context(locale="ja-JP").new_page()
+    page.goto(url)
+    assert message_key(page) == "err.config"
+    expect(page.locator("#message-text")).to_contain_text("config.json")
+    expect(page.locator("#file-input")).to_be_disabled()
+
+
+def test_keyboard_only_path_and_accessibility_checks(
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext, axe_source: str
+) -> None:
+    url = serve_page({"api_base": fake_api.base, "poll_interval_ms": 100})
+    page, errors = open_page(new_context(), url)
+
+    # Tab order: skip link, the two language buttons, then the file chooser.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.lang") == "ja"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "file-input"
+    # The hidden input's label shows the focus ring.
+    outline = page.evaluate(
+        "getComputedStyle(document.querySelector('label[for=file-input]')).outlineStyle"
+    )
+    assert outline == "solid"
+
+    set_file(page, "me.jpg", "image/jpeg", small_jpeg())
+    page.focus("#op-mosaic")
+    page.keyboard.press("ArrowDown")  # radio group: arrow keys move the choice
+    assert page.evaluate("document.querySelector('input[name=faces]:checked').value") == (
+        "blur_faces"
+    )
+    page.focus("#op-grayscale")
+    page.keyboard.press("Space")
+    assert page.is_checked("#op-grayscale")
+    page.focus("#start-button")
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#result-section")).to_be_visible()
+    # Focus moves to the result so screen readers and keyboards land on it.
+    assert page.evaluate("document.activeElement.id") == "result-heading"
+    assert fake_api.uploads[0]["ops"] == ["grayscale", "blur_faces"]
+    page.focus("#compare-slider")
+    page.keyboard.press("End")
+    assert page.evaluate("document.getElementById('compare-after-clip').style.clipPath") == (
+        "inset(0px 0px 0px 100%)"
+    )
+
+    page.add_script_tag(content=axe_source)
+    for lang in ("en", "ja"):
+        page.click(f"button[data-lang={lang}]")
+        report = page.evaluate(
+            """async () => {
+                const r = await axe.run(document, {
+                    runOnly: { type: "tag", values: [
+                        "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+                });
+                return r.violations.map(v => ({ id: v.id, impact: v.impact,
+                    nodes: v.nodes.map(n => n.target.join(" ")) }));
+            }"""
+        )
+        assert report == [], json.dumps(report, indent=1)
+    assert errors == []
+
+
+def test_phone_width_has_no_sideways_scrolling(
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext
+) -> None:
+    url = serve_page({"api_base": fake_api.base, "poll_interval_ms": 100})
+    for locale in ("ja-JP", "en-US"):
+        page, errors = open_page(new_context(locale=locale, phone=True), url)
+        assert page.evaluate("window.innerWidth") == 375
+        set_file(
+            page,
+            "a-rather-long-file-name-from-a-phone-camera-IMG_20261124.jpg",
+            "image/jpeg",
+            small_jpeg(),
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        box = page.locator("#start-button").bounding_box()
+        assert box is not None
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+        assert box["height"] >= 44  # a comfortable touch target
+        page.tap("#start-button")
+        expect(page.locator("#result-section")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        for selector in ("#download-button", "#delete-button", "#compare"):
+            b = page.locator(selector).bounding_box()
+            assert b is not None
+            assert b["x"] >= 0 and b["x"] + b["width"] <= 375, selector
+        assert errors == []
