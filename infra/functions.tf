@@ -13,7 +13,7 @@ locals {
     MAX_PIXELS       = tostring(var.max_pixels)
     DEFAULT_OPS      = join(",", var.default_ops)
     JOB_TTL_DAYS     = tostring(var.results_retention_days)
-    # Log lines carry severity as structured JSON; nothing else reads this.
+    # functions-framework tags each log line with its execution ID, to follow one event.
     LOG_EXECUTION_ID = "true"
   }
 }

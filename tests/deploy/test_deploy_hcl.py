@@ -1,0 +1,270 @@
+"""Unit tests of infra/ as parsed HCL: the invariants that keep the deployment private and sane."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.deploy import hcl
+
+FUNCTIONS = ("upload", "process")
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
+# The single anonymous grant: browsers call the upload API (see infra/public.tf).
+PUBLIC_EXCEPTION = "google_cloud_run_service_iam_member.upload_public_invoker"
+
+
+def _function(tf: hcl.Config, name: str) -> hcl.Block:
+    return tf.get("google_cloudfunctions2_function", name)
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split an HCL object body on the commas that are not inside (), [], {} or quotes."""
+    parts, depth, quoted, current = [], 0, False, ""
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in "([{":
+            depth += 1
+        elif not quoted and char in ")]}":
+            depth -= 1
+        if char == "," and depth == 0 and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p.strip() for p in [*parts, current] if p.strip()]
+
+
+def _env(tf: hcl.Config, name: str) -> dict[str, str]:
+    """A function's environment: merge(local.common_env, {...}) resolved by hand.
+
+    Values come back in python-hcl2's form for expressions, `${...}`.
+    """
+    raw = hcl.one(_function(tf, name).body, "service_config")["environment_variables"]
+    match = re.fullmatch(r"\$\{merge\(local\.common_env, \{(.*)\}\)\}", raw, re.S)
+    assert match, f"{name}: environment_variables should merge local.common_env: {raw!r}"
+    own = {}
+    for item in _split_top_level(match[1]):
+        key, value = (part.strip() for part in item.split("=", 1))
+        own[key.strip('"')] = value.strip('"') if value.startswith('"') else f"${{{value}}}"
+    return {**tf.locals["common_env"], **own}
+
+
+def test_every_function_is_parsed(tf: hcl.Config) -> None:
+    names = sorted(b.name for b in tf.of_type("google_cloudfunctions2_function"))
+    assert names == sorted(FUNCTIONS)
+
+
+def test_the_trigger_watches_the_uploads_bucket_only(tf: hcl.Config) -> None:
+    trigger = hcl.one(_function(tf, "process").body, "event_trigger")
+    assert trigger["event_type"] == "google.cloud.storage.object.v1.finalized"
+    assert trigger["event_filters"] == [
+        {"attribute": "bucket", "value": "${google_storage_bucket.uploads.name}"}
+    ]
+    # Transient failures raise so Eventarc redelivers; without retries a job would be lost.
+    assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
+
+
+def test_the_results_bucket_never_triggers_anything(tf: hcl.Config) -> None:
+    trigger_types = {"google_eventarc_trigger", "google_storage_notification"}
+    for block in tf.blocks:
+        sources = []
+        if block.type in trigger_types:
+            sources.append(block.body)
+        sources.extend(block.body.get("event_trigger", []))
+        for source in sources:
+            for path, leaf in hcl.walk(source):
+                assert "google_storage_bucket.results" not in str(leaf), (
+                    f"{block.address}.{path} makes the results bucket a trigger source"
+                )
+    # Exactly one trigger in the whole configuration: the one checked above.
+    triggers = [b for b in tf.blocks if b.type in trigger_types or "event_trigger" in b.body]
+    assert [b.address for b in triggers] == ["google_cloudfunctions2_function.process"]
+
+
+def test_only_the_upload_api_invoker_is_public(tf: hcl.Config) -> None:
+    public = []
+    for block in tf.blocks:
+        for path, leaf in hcl.walk(block.body):
+            if any(member in str(leaf) for member in PUBLIC_MEMBERS):
+                public.append(f"{block.address}.{path}")
+    assert public == [f"{PUBLIC_EXCEPTION}.member"]
+    grant = tf.get(*PUBLIC_EXCEPTION.split("."))
+    assert grant.body["member"] == "allUsers"
+    assert grant.body["role"] == "roles/run.invoker"
+    assert grant.body["service"] == "${google_cloudfunctions2_function.upload.name}"
+
+
+def test_no_primitive_roles(tf: hcl.Config) -> None:
+    roles = [
+        (block.address, leaf)
+        for block in tf.blocks
+        for path, leaf in hcl.walk(block.body)
+        if path == "role" or path.startswith("role[") or path.endswith(".role")
+    ]
+    assert roles, "no IAM grant found: the walk is broken"
+    assert not [r for r in roles if r[1] in PRIMITIVE_ROLES]
+
+
+def test_runtime_accounts_get_no_admin_roles(tf: hcl.Config) -> None:
+    for block in tf.blocks:
+        member = str(block.body.get("member", ""))
+        if any(f"google_service_account.{sa}.email" in member for sa in (*FUNCTIONS, "trigger")):
+            assert "admin" not in str(block.body["role"]).lower(), block.address
+
+
+def test_each_function_runs_as_its_own_account(tf: hcl.Config) -> None:
+    accounts = {
+        name: hcl.one(_function(tf, name).body, "service_config")["service_account_email"]
+        for name in FUNCTIONS
+    }
+    assert accounts == {name: f"${{google_service_account.{name}.email}}" for name in FUNCTIONS}
+    trigger = hcl.one(_function(tf, "process").body, "event_trigger")["service_account_email"]
+    assert trigger == "${google_service_account.trigger.email}"
+    builds = {hcl.one(_function(tf, n).body, "build_config")["service_account"] for n in FUNCTIONS}
+    assert builds == {"${google_service_account.build.id}"}
+    ids = [b.body["account_id"] for b in tf.of_type("google_service_account")]
+    assert len(ids) == len(set(ids)) == 4
+
+
+def test_the_upload_api_signs_as_itself(tf: hcl.Config) -> None:
+    grants = [
+        b
+        for b in tf.of_type("google_service_account_iam_member")
+        if b.body["role"] == "roles/iam.serviceAccountTokenCreator"
+    ]
+    assert len(grants) == 1
+    assert grants[0].body["service_account_id"] == "${google_service_account.upload.name}"
+    assert grants[0].body["member"] == "serviceAccount:${google_service_account.upload.email}"
+    assert _env(tf, "upload")["SIGNER_SERVICE_ACCOUNT"] == "${google_service_account.upload.email}"
+
+
+def _bucket_grants(tf: hcl.Config, account: str) -> dict[str, str]:
+    return {
+        str(b.body["bucket"]): str(b.body["role"])
+        for b in tf.of_type("google_storage_bucket_iam_member")
+        if b.body["member"] == f"serviceAccount:${{google_service_account.{account}.email}}"
+    }
+
+
+def test_bucket_access_follows_the_flow(tf: hcl.Config) -> None:
+    uploads = "${google_storage_bucket.uploads.name}"
+    results = "${google_storage_bucket.results.name}"
+    assert _bucket_grants(tf, "upload") == {
+        uploads: "roles/storage.objectUser",
+        results: "roles/storage.objectUser",
+    }
+    assert _bucket_grants(tf, "process") == {
+        uploads: "roles/storage.objectUser",
+        results: "roles/storage.objectUser",
+    }
+    assert _bucket_grants(tf, "trigger") == {}
+    # Nobody gets storage on the whole project without a condition that excludes our buckets.
+    for block in tf.of_type("google_project_iam_member"):
+        if str(block.body["role"]).startswith("roles/storage."):
+            expression = hcl.one(block.body, "condition")["expression"]
+            assert "gcf-v2-" in expression, block.address
+
+
+def test_the_trigger_may_invoke_only_the_process_function(tf: hcl.Config) -> None:
+    grants = [
+        b
+        for b in tf.of_type("google_cloud_run_service_iam_member")
+        if "google_service_account.trigger" in str(b.body["member"])
+    ]
+    assert len(grants) == 1
+    assert grants[0].body["service"] == "${google_cloudfunctions2_function.process.name}"
+    assert grants[0].body["role"] == "roles/run.invoker"
+
+
+@pytest.mark.parametrize("bucket", ["uploads", "results", "sources"])
+def test_buckets_are_private(tf: hcl.Config, bucket: str) -> None:
+    body = tf.get("google_storage_bucket", bucket).body
+    assert body["uniform_bucket_level_access"] is True
+    assert body["public_access_prevention"] == "enforced"
+
+
+def test_buckets_expire_their_objects(tf: hcl.Config) -> None:
+    def delete_age(bucket: str) -> object:
+        rules = tf.get("google_storage_bucket", bucket).body["lifecycle_rule"]
+        ages = [
+            hcl.one(rule, "condition")["age"]
+            for rule in rules
+            if hcl.one(rule, "action")["type"] == "Delete"
+        ]
+        assert len(ages) == 1, bucket
+        return ages[0]
+
+    assert delete_age("uploads") == "${local.uploads_retention_days}"
+    assert tf.locals["uploads_retention_days"] == "${ceil(var.uploads_retention_hours / 24)}"
+    assert delete_age("results") == "${var.results_retention_days}"
+
+
+def test_uploads_cors_allows_the_page_to_put(tf: hcl.Config) -> None:
+    cors = hcl.one(tf.get("google_storage_bucket", "uploads").body, "cors")
+    assert cors["origin"] == "${local.allowed_origins}"
+    assert cors["method"] == ["PUT"]
+    assert "x-goog-content-length-range" in cors["response_header"]
+    # The API's CORS list and the bucket's are the same list.
+    assert _env(tf, "upload")["ALLOWED_ORIGINS"] == '${join(",", local.allowed_origins)}'
+
+
+def test_firestore_expires_jobs(tf: hcl.Config) -> None:
+    field = tf.get("google_firestore_field", "jobs_expires_at").body
+    assert (field["collection"], field["field"]) == ("jobs", "expires_at")
+    assert field["ttl_config"] == [{}]
+    assert tf.get("google_firestore_database", "default").body["type"] == "FIRESTORE_NATIVE"
+
+
+def test_entry_points_exist_in_the_function_sources(tf: hcl.Config) -> None:
+    for name, entry in {"upload": "upload_api", "process": "process_upload"}.items():
+        assert hcl.one(_function(tf, name).body, "build_config")["entry_point"] == entry
+        source = (hcl.ROOT / "functions" / name / "main.py").read_text(encoding="utf-8")
+        assert re.search(rf"^def {entry}\(", source, re.M), f"{name}/main.py lacks {entry}()"
+
+
+def test_environment_names_are_the_ones_the_code_reads(tf: hcl.Config) -> None:
+    config_source = (hcl.ROOT / "gazokako" / "config.py").read_text(encoding="utf-8")
+    read_by_config = set(re.findall(r"\"([A-Z][A-Z0-9_]+)\"", config_source))
+    # Read by functions-framework itself, not by gazokako.
+    read_by_framework = {"LOG_EXECUTION_ID"}
+    for name in FUNCTIONS:
+        env = _env(tf, name)
+        unknown = set(env) - read_by_config - read_by_framework
+        assert not unknown, f"{name} sets {unknown}, which gazokako/config.py never reads"
+        assert {"PROJECT_ID", "UPLOADS_BUCKET", "RESULTS_BUCKET"} <= set(env)
+    assert {"ALLOWED_ORIGINS", "SIGNER_SERVICE_ACCOUNT"} <= set(_env(tf, "upload"))
+
+
+def test_process_sizing_is_one_image_per_instance(tf: hcl.Config) -> None:
+    service = hcl.one(_function(tf, "process").body, "service_config")
+    assert service["max_instance_request_concurrency"] == 1
+    assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+    assert service["available_memory"] == "${var.process_memory}"
+    # A claim's lease must outlive one attempt, or a redelivery steals a running job.
+    assert _env(tf, "process")["LEASE_SECONDS"] == "${tostring(var.process_timeout_seconds + 60)}"
+    timeout = tf.variables["process_timeout_seconds"]
+    assert int(timeout["default"]) <= 540
+
+
+def test_sources_come_from_the_staged_zips(tf: hcl.Config) -> None:
+    for name in FUNCTIONS:
+        obj = tf.get("google_storage_bucket_object", f"{name}_source").body
+        assert obj["source"] == f"${{local.{name}_zip}}"
+        assert tf.locals[f"{name}_zip"] == f"${{path.module}}/../build/{name}.zip"
+        assert f"filemd5(local.{name}_zip)" in obj["name"]
+
+
+def test_every_checkov_skip_is_justified() -> None:
+    skips = 0
+    for path in sorted(hcl.INFRA.glob("*.tf")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if "checkov:skip" not in line:
+                continue
+            skips += 1
+            assert re.fullmatch(r"\s*# checkov:skip=CKV\d?_[A-Z]+_\d+: \S.{30,}", line), (
+                f"{path.name}:{number}: a skip needs its reason beside it"
+            )
+    assert skips > 0
