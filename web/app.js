@@ -9,7 +9,7 @@ const LANG_KEY = "gazokako.lang";
 // Defaults; config.json may override any of them (tests shorten the timeouts).
 const DEFAULTS = {
   api_base: "",
-  max_bytes: 20 * 1024 * 1024,
+  max_bytes: 20_000_000,
   poll_interval_ms: 1000,
   processing_timeout_s: 120,
   request_timeout_s: 30,

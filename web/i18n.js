@@ -81,6 +81,7 @@ const MESSAGES = {
     "err.job.not_an_image": "This file is not an image. Please choose a photo (JPEG, PNG or WebP).",
     "err.job.corrupt": "This file could not be read as a picture: it is damaged or not an image.",
     "err.job.truncated": "The picture is incomplete (the file was cut off). Please send the whole file again.",
+    "err.job.empty_input": "The file that arrived is empty. Please choose the photo again.",
     "err.job.too_many_pixels": "The picture has too many pixels to process. Please use a smaller picture.",
     "err.job.too_large": "The file is larger than 20 MB. Please choose a smaller file.",
     "err.job.detection_unavailable": "Face detection could not run, so no result was made (we never publish a photo with faces left visible). Please try again later.",
@@ -166,6 +167,7 @@ const MESSAGES = {
     "err.job.not_an_image": "このファイルは画像ではありません。写真（JPEG・PNG・WebP）を選んでください。",
     "err.job.corrupt": "このファイルは画像として読み取れませんでした（壊れているか、画像ではありません）。",
     "err.job.truncated": "画像が途中で切れています（ファイルが不完全です）。ファイル全体をもう一度送ってください。",
+    "err.job.empty_input": "届いたファイルが空でした。写真をもう一度選んでください。",
     "err.job.too_many_pixels": "画像のピクセル数が多すぎて加工できません。もっと小さい画像を使ってください。",
     "err.job.too_large": "ファイルが 20 MB を超えています。もっと小さいファイルを選んでください。",
     "err.job.detection_unavailable": "顔検出を実行できなかったため、結果は作られませんでした（顔が見えたままの写真は決して公開しません）。しばらくしてからお試しください。",
@@ -198,10 +200,10 @@ export function hasMessage(key) {
 }
 
 export function formatSize(lang, bytes) {
-  // Binary units, the same ones the 20 MB limit is counted in.
-  if (bytes < 1024) return translate(lang, "size.b", { n: bytes });
-  if (bytes < 1024 * 1024) {
-    return translate(lang, "size.kb", { n: Math.round((bytes / 1024) * 10) / 10 });
+  // Decimal units, the ones the API's 20 MB (20,000,000 bytes) limit is counted in.
+  if (bytes < 1000) return translate(lang, "size.b", { n: bytes });
+  if (bytes < 1000 * 1000) {
+    return translate(lang, "size.kb", { n: Math.round(bytes / 100) / 10 });
   }
-  return translate(lang, "size.mb", { n: Math.round((bytes / (1024 * 1024)) * 10) / 10 });
+  return translate(lang, "size.mb", { n: Math.round(bytes / 100000) / 10 });
 }

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_api import FakeApi
-from pagekit import CACHE, CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
+
+from tests.web.fake_api import FakeApi
+from tests.web.pagekit import CACHE, CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB
 
 SKIMAGE_WHEEL = "scikit-image==0.26.0"
 AXE = "axe-core@4.14.1"

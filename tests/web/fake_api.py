@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-MAX_BYTES = 20 * 1024 * 1024
+MAX_BYTES = 20_000_000
 
 
 def result_png(width: int = 64, height: int = 48) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, FilePayload, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
@@ -22,7 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 # Each wait has a bound so a broken page fails the test with a message instead of hanging.
-WAIT_MS = 30_000
+WAIT_MS = 20_000
 
 
 def open_page(context: BrowserContext, url: str) -> tuple[Page, list[str]]:
@@ -35,10 +36,16 @@ def open_page(context: BrowserContext, url: str) -> tuple[Page, list[str]]:
     return page, errors
 
 
-def message_key(page: Page) -> str:
-    """The key of the message on screen (the text itself depends on the language)."""
-    page.wait_for_selector("#message:not([hidden])")
-    return page.get_attribute("#message", "data-key") or ""
+def expect_message(page: Page, key: str) -> None:
+    """Waits for the message with this key (the text itself depends on the language)."""
+    try:
+        page.wait_for_selector(f"#message[data-key='{key}']:not([hidden])")
+    except PlaywrightTimeoutError:
+        shown = page.evaluate(
+            "() => { const m = document.getElementById('message');"
+            " return m.hidden ? null : [m.dataset.key, m.textContent.trim()]; }"
+        )
+        raise AssertionError(f"expected message {key!r}, the page shows {shown!r}") from None
 
 
 def set_file(page: Page, name: str, mime: str, data: bytes) -> None:

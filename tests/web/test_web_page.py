@@ -9,9 +9,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-from fake_api import FakeApi
-from pagekit import message_key, open_page, set_file
 from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.web.fake_api import FakeApi
+from tests.web.pagekit import expect_message, open_page, set_file
 
 Serve = Callable[[dict[str, Any] | None], str]
 NewContext = Callable[..., BrowserContext]
@@ -61,22 +62,22 @@ def test_wrong_type_too_large_and_empty_are_refused_before_any_request(
     page, errors = open_page(new_context(locale="en-US"), url)
 
     set_file(page, "notes.txt", "text/plain", b"hello")
-    assert message_key(page) == "err.wrong_type"
+    expect_message(page, "err.wrong_type")
     expect(page.locator("#message-text")).to_contain_text("notes.txt")
     expect(page.locator("#message-text")).to_contain_text("JPEG, PNG or WebP")
     expect(page.locator("#start-button")).to_be_disabled()
 
     set_file(page, "scan.gif", "image/gif", b"GIF89a")
-    assert message_key(page) == "err.wrong_type"
+    expect_message(page, "err.wrong_type")
 
-    big = b"\xff\xd8" + b"\0" * (20 * 1024 * 1024 - 1)
+    big = b"\xff\xd8" + b"\0" * 19_999_999  # one byte over 20 MB
     set_file(page, "huge.jpg", "image/jpeg", big)
-    assert message_key(page) == "err.too_large"
+    expect_message(page, "err.too_large")
     expect(page.locator("#message-text")).to_contain_text("20 MB")
     expect(page.locator("#start-button")).to_be_disabled()
 
     set_file(page, "empty.png", "image/png", b"")
-    assert message_key(page) == "err.empty"
+    expect_message(page, "err.empty")
 
     # In Japanese too.
     page.click("button[data-lang=ja]")
@@ -127,7 +128,7 @@ def test_drag_and_drop_and_paste_choose_the_photo(
     expect(page.locator("#preview-info")).to_contain_text("pasted.jpg")
 
     _drop_or_paste(page, "drop", "movie.mp4", b"\0\0\0\x18ftypmp42", "video/mp4")
-    assert message_key(page) == "err.wrong_type"
+    expect_message(page, "err.wrong_type")
     expect(page.locator("#start-button")).to_be_disabled()
     assert errors == []
 
@@ -136,7 +137,7 @@ def test_missing_config_is_explained(serve_page: Serve, new_context: NewContext)
     url = serve_page(None)
     page = new_context(locale="ja-JP").new_page()
     page.goto(url)
-    assert message_key(page) == "err.config"
+    expect_message(page, "err.config")
     expect(page.locator("#message-text")).to_contain_text("config.json")
     expect(page.locator("#file-input")).to_be_disabled()
 
