@@ -1,0 +1,146 @@
+"""The local Eventarc bridge against the real Pub/Sub emulator: event shape, ack, nack, retry.
+
+The receiving end here is a small HTTP server standing in for the process function (a fake, named
+so): it is the only way to make a function answer 500 exactly once on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+from devstack.procs import ManagedProcess, free_port, http_answers
+from devstack.stack import ROOT, Stack
+
+
+class FakeProcessFunction:
+    """Records every delivery; answers 500 to the first `fail_first` of them."""
+
+    def __init__(self, fail_first: int) -> None:
+        self.fail_first = fail_first
+        self.deliveries: list[tuple[dict[str, str], dict[str, Any], int]] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    status = 500 if len(outer.deliveries) < outer.fail_first else 204
+                    outer.deliveries.append(
+                        ({k.lower(): v for k, v in self.headers.items()}, body, status)
+                    )
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def bridge_setup(stack_handle: Stack, tmp_path: Any) -> Iterator[tuple[Any, FakeProcessFunction]]:
+    os.environ["PUBSUB_EMULATOR_HOST"] = stack_handle.pubsub_host
+    try:
+        publisher = pubsub_v1.PublisherClient()
+        subscriber = pubsub_v1.SubscriberClient()
+    finally:
+        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+    project = stack_handle.project
+    topic = publisher.topic_path(project, "bridge-test")
+    sub = subscriber.subscription_path(project, "bridge-test")
+    publisher.create_topic(request={"name": topic})
+    subscriber.create_subscription(request={"name": sub, "topic": topic})
+    fake = FakeProcessFunction(fail_first=1)
+    port = free_port()
+    bridge = ManagedProcess(
+        "bridge-test",
+        [
+            sys.executable,
+            "-m",
+            "devstack.bridge",
+            "--subscription",
+            sub,
+            "--target",
+            fake.url,
+            "--bucket",
+            "uploads-x",
+            "--status-port",
+            str(port),
+            "--min-backoff",
+            "1",
+        ],
+        env={
+            **os.environ,
+            "PUBSUB_EMULATOR_HOST": stack_handle.pubsub_host,
+            "PYTHONPATH": str(ROOT),
+        },
+        log_dir=tmp_path,
+    )
+    bridge.start()
+    try:
+        bridge.wait_until(lambda: http_answers(f"http://127.0.0.1:{port}/"))
+        yield (lambda data, attrs: publisher.publish(topic, data, **attrs).result()), fake
+    finally:
+        bridge.stop()
+        fake.server.shutdown()
+
+
+def _wait_for(predicate: Any, give_up_after: float = 60.0) -> None:
+    deadline = time.monotonic() + give_up_after
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_failed_delivery_is_redelivered_then_acked(bridge_setup: Any) -> None:
+    publish, fake = bridge_setup
+    obj = {
+        "kind": "storage#object",
+        "bucket": "uploads-x",
+        "name": "u/abc/source",
+        "generation": 1732832936756275,
+        "metageneration": 1,
+        "size": 12345,
+        "contentType": "image/jpeg",
+        "timeCreated": "2026-01-01T00:00:00Z",
+    }
+    attrs = {
+        "eventType": "OBJECT_FINALIZE",
+        "bucketId": "uploads-x",
+        "objectId": "u/abc/source",
+        "objectGeneration": "1732832936756275",
+        "payloadFormat": "JSON_API_V1",
+    }
+    # An event of another bucket is never delivered (the trigger's bucket filter).
+    publish(json.dumps({**obj, "bucket": "results-x"}).encode(), {**attrs, "bucketId": "results-x"})
+    message_id = publish(json.dumps(obj).encode(), attrs)
+
+    _wait_for(lambda: len(fake.deliveries) >= 2)
+    time.sleep(2.0)  # room for a wrong extra delivery to show up
+    assert [status for _, _, status in fake.deliveries] == [500, 204]
+    first, second = fake.deliveries[0][0], fake.deliveries[1][0]
+    assert first["ce-id"] == second["ce-id"] == message_id
+    assert first["ce-specversion"] == "1.0"
+    assert first["ce-type"] == "google.cloud.storage.object.v1.finalized"
+    assert first["ce-source"] == "//storage.googleapis.com/projects/_/buckets/uploads-x"
+    assert first["ce-subject"] == "objects/u/abc/source"
+    assert first["ce-time"].endswith("Z")
+    assert first["content-type"] == "application/json"
+    body = fake.deliveries[1][1]
+    # int64 fields arrive as JSON strings, as Eventarc sends them.
+    assert body["generation"] == "1732832936756275"
+    assert body["size"] == "12345"
+    assert body["name"] == "u/abc/source"
