@@ -1,0 +1,237 @@
+"""The page against the real local stack (emulators, both functions, the Eventarc bridge):
+faces come back mosaicked, grayscale, failures explained, delete, both languages, phone width.
+
+Screenshots are written to .local/screenshots/ on every run; with GAZOKAKO_UPDATE_SCREENSHOTS=1
+they also replace the committed ones in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import requests
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.web.pagekit import ROOT, SCREENSHOTS, expect_message, open_page, set_file
+
+pytestmark = pytest.mark.stack
+
+NewContext = Callable[..., BrowserContext]
+Picture = Callable[[str], Path]
+PROCESS_WAIT_MS = 60_000
+
+
+def decode(data: bytes) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None
+    return img
+
+
+def channel_spread(img: np.ndarray) -> int:
+    """Largest difference between colour channels: 0 for gray (a JPEG may add a little)."""
+    return int((img.max(axis=2).astype(int) - img.min(axis=2)).max())
+
+
+def save_screenshot(page: Page, name: str) -> None:
+    local = ROOT / ".local" / "screenshots" / name
+    local.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(local), full_page=True)
+    if os.environ.get("GAZOKAKO_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, SCREENSHOTS / name)
+
+
+def run_job(page: Page, path: Path, mime: str) -> str:
+    """Chooses the file, starts the job, waits for the result; returns the job id."""
+    set_file(page, path.name, mime, path.read_bytes())
+    with page.expect_response(lambda r: r.url.endswith("/uploads")) as created:
+        page.click("#start-button")
+    assert created.value.status == 201
+    job_id: str = created.value.json()["id"]
+    page.wait_for_selector("#result-section:not([hidden])", timeout=PROCESS_WAIT_MS)
+    page.wait_for_function(
+        "() => { const i = document.getElementById('compare-after');"
+        " return i.complete && i.naturalWidth > 0; }"
+    )
+    return job_id
+
+
+def displayed_result(page: Page) -> bytes:
+    """The bytes behind the picture the page shows (its signed GET URL)."""
+    src = page.get_attribute("#compare-after", "src")
+    assert src
+    resp = requests.get(src, timeout=30)
+    assert resp.status_code == 200
+    return resp.content
+
+
+def block_edge_share(region: np.ndarray, axis: int) -> float:
+    """Share of the brightness changes along `axis` that sit on the busiest 15% of lines.
+
+    A mosaic is flat inside its blocks, so its changes sit on the block edges (about 0.8);
+    a photo or a blurred face spreads them out (about 0.25). Robust to JPEG noise.
+    """
+    gray = region.astype(float).mean(axis=2)
+    profile = np.abs(np.diff(gray, axis=axis)).mean(axis=1 - axis)
+    ranked = np.sort(profile)[::-1]
+    top = max(1, int(len(ranked) * 0.15))
+    return float(ranked[:top].sum() / ranked.sum())
+
+
+def assert_faces_mosaicked(original: np.ndarray, result: np.ndarray, job: dict[str, Any]) -> None:
+    boxes = job["faces"]["boxes"]
+    assert job["faces"]["count"] == len(boxes) >= 1
+    near_face = np.zeros(original.shape[:2], bool)
+    for box in boxes:
+        x, y, w, h = (round(box[k]) for k in ("x", "y", "w", "h"))
+        before = original[y : y + h, x : x + w]
+        after = result[y : y + h, x : x + w]
+        for axis in (0, 1):
+            assert block_edge_share(before, axis) < 0.4
+            assert block_edge_share(after, axis) > 0.6
+        assert float(np.abs(after.astype(int) - before.astype(int)).mean()) > 10
+        # Redaction pads the box, so a whole box-size margin counts as near the face.
+        near_face[max(0, y - h) : y + 2 * h, max(0, x - w) : x + 2 * w] = True
+    # Away from the faces the photo is the same, up to JPEG re-encoding noise.
+    diff = np.abs(result.astype(int) - original.astype(int)).max(axis=2)
+    assert float(diff[~near_face].mean()) < 8
+
+
+def test_mosaic_on_desktop_in_english_then_download_and_delete(
+    stack: dict[str, Any], new_context: NewContext, skimage_data: Picture
+) -> None:
+    astronaut = skimage_data("astronaut.png")
+    page, errors = open_page(new_context(locale="en-US"), stack["web"])
+    expect(page.locator("h1")).to_have_text("gazokako")
+    expect(page.locator("#op-mosaic")).to_be_checked()
+
+    job_id = run_job(page, astronaut, "image/png")
+
+    job = requests.get(f"{stack['upload_api']}/jobs/{job_id}", timeout=30).json()
+    assert job["status"] == "done" and job["ops"] == ["mosaic_faces"]
+    count = job["faces"]["count"]
+    expected = "1 face was found." if count == 1 else f"{count} faces were found."
+    expect(page.locator("#faces-count")).to_have_text(expected)
+    expect(page.locator("#upload-pct")).to_contain_text("100%")
+    expect(page.locator("#status")).to_have_text("Done.")
+
+    original = decode(astronaut.read_bytes())
+    shown = displayed_result(page)
+    assert_faces_mosaicked(original, decode(shown), job)
+
+    with page.expect_download() as info:
+        page.click("#download-button")
+    path = info.value.path()
+    assert path is not None
+    assert path.read_bytes() == shown
+    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+    assert (
+        info.value.suggested_filename == f"astronaut-gazokako.{ext[job['result']['content_type']]}"
+    )
+
+    page.fill("#compare-slider", "40")
+    save_screenshot(page, "desktop.png")
+
+    page.click("#delete-button")
+    expect_message(page, "deleted")
+    expect(page.locator("#message-text")).to_contain_text("deleted from our storage")
+    expect(page.locator("#result-section")).to_be_hidden()
+    gone = requests.get(f"{stack['upload_api']}/jobs/{job_id}", timeout=30)
+    assert gone.status_code == 404
+    assert requests.get(job["result"]["url"], timeout=30).status_code != 200
+    assert errors == []
+
+
+def test_grayscale_and_mosaic_at_phone_width_in_japanese(
+    stack: dict[str, Any], new_context: NewContext, skimage_data: Picture
+) -> None:
+    astronaut = skimage_data("astronaut.png")
+    page, errors = open_page(new_context(locale="ja-JP", phone=True), stack["web"])
+    expect(page.locator("h1")).to_have_text("画像加工くん")
+    page.tap("label[for=op-grayscale]")
+    job_id = run_job(page, astronaut, "image/png")
+
+    job = requests.get(f"{stack['upload_api']}/jobs/{job_id}", timeout=30).json()
+    assert job["ops"] == ["grayscale", "mosaic_faces"]
+    expect(page.locator("#faces-count")).to_contain_text("顔が")
+    expect(page.locator("#status")).to_have_text("完了しました。")
+    result = decode(displayed_result(page))
+    assert np.array_equal(result[..., 0], result[..., 1])
+    assert np.array_equal(result[..., 1], result[..., 2])
+    gray = cv2.cvtColor(
+        cv2.cvtColor(decode(astronaut.read_bytes()), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR
+    )
+    assert_faces_mosaicked(gray, result, job)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    for selector in ("#compare", "#download-button", "#delete-button"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, selector
+    page.fill("#compare-slider", "40")
+    save_screenshot(page, "phone.png")
+    assert errors == []
+
+
+def test_grayscale_only_in_japanese(
+    stack: dict[str, Any], new_context: NewContext, skimage_data: Picture
+) -> None:
+    coffee = skimage_data("coffee.png")
+    page, errors = open_page(new_context(locale="ja-JP"), stack["web"])
+    page.check("#op-none")
+    page.check("#op-grayscale")
+    run_job(page, coffee, "image/png")
+    result = decode(displayed_result(page))
+    original = decode(coffee.read_bytes())
+    assert result.shape == original.shape
+    assert channel_spread(result) <= 3
+    expected = cv2.cvtColor(original, cv2.COLOR_BGR2GRAY).astype(int)
+    assert float(np.abs(result[..., 1].astype(int) - expected).mean()) < 3
+    # No face operation was asked for, so no face count is claimed.
+    expect(page.locator("#faces-count")).to_be_hidden()
+    # The language switch works on a finished page too.
+    page.click("button[data-lang=en]")
+    expect(page.locator("#result-heading")).to_have_text("Result")
+    expect(page.locator("#download-button")).to_have_text("Download the result")
+    assert errors == []
+
+
+def test_failures_on_the_real_stack_are_explained(
+    stack: dict[str, Any], new_context: NewContext, skimage_data: Picture
+) -> None:
+    page, errors = open_page(new_context(locale="en-US"), stack["web"])
+    api_calls: list[str] = []
+    page.on("request", lambda r: api_calls.append(r.url) if "/uploads" in r.url else None)
+
+    # Refused in the page: nothing is sent.
+    set_file(page, "notes.txt", "text/plain", b"just text")
+    expect_message(page, "err.wrong_type")
+    set_file(page, "huge.jpg", "image/jpeg", b"\xff\xd8" + b"\0" * 19_999_999)
+    expect_message(page, "err.too_large")
+    assert api_calls == []
+
+    # Not an image: the browser cannot tell for sure, so the server decides and says so.
+    set_file(page, "holiday.png", "image/png", b"these bytes are not a picture at all")
+    expect(page.locator("#preview-broken")).to_be_visible()
+    page.click("#start-button")
+    page.wait_for_selector("#message:not([hidden])", timeout=PROCESS_WAIT_MS)
+    expect_message(page, "err.job.unsupported_format")
+    expect(page.locator("#message-text")).to_contain_text("not a picture we can read")
+    expect(page.locator("#result-section")).to_be_hidden()
+
+    # A photo cut off in transit.
+    png = skimage_data("coffee.png").read_bytes()
+    page.click("#message-actions button[data-action='action.restart']")
+    set_file(page, "cut.png", "image/png", png[: len(png) // 2])
+    page.click("#start-button")
+    page.wait_for_selector("#message:not([hidden])", timeout=PROCESS_WAIT_MS)
+    expect_message(page, "err.job.truncated")
+    page.click("button[data-lang=ja]")
+    expect(page.locator("#message-text")).to_contain_text("途中で切れています")
+    assert errors == []
