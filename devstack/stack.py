@@ -102,6 +102,13 @@ class Stack:
             "FIRESTORE_EMULATOR_HOST": self.firestore_host,
             "LOCAL_SIGNING_KEY_FILE": str(self.state_dir / "signing-key.json"),
             "ALLOWED_ORIGINS": f"http://127.0.0.1:{web},http://localhost:{web}",
+            # Clients connect directly here, and every test shares 127.0.0.1: generous limits
+            # keep the suite unthrottled (tests/api checks the limiter on its own instance).
+            "TRUSTED_PROXY_HOPS": "0",
+            "RATE_LIMIT_PER_MINUTE": "3000",
+            "RATE_LIMIT_BURST": "500",
+            "RATE_LIMIT_READS_PER_MINUTE": "30000",
+            "RATE_LIMIT_READS_BURST": "2000",
         }
 
     # -- lifecycle -------------------------------------------------------------------------
