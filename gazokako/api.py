@@ -1,89 +1,209 @@
-"""HTTP routing for the upload API: path and method to service call, result or error to JSON."""
+"""HTTP edge of the upload API: routing, CORS, rate limits, body parsing, errors as JSON.
+
+Every answer is JSON (or an empty 204); every failure is `{"error": {"code", "message"}}` with
+the status of its `GazokakoError`. No client input can reach a 500: parsing, validation and
+routing problems are mapped before any service call, and anything unexpected is logged with its
+stack trace and answered with a bare `internal` error.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import time
 import traceback
 from typing import Any
 
 import flask
 
-from gazokako.errors import GazokakoError, InvalidRequest, MethodNotAllowed, NotFound
+from gazokako.errors import (
+    GazokakoError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    UnsupportedMediaType,
+)
 from gazokako.logs import log_event
+from gazokako.ratelimit import TokenBucketLimiter, client_key, retry_after_header
 from gazokako.uploads import UploadService
 
-_ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
-_ALLOWED_HEADERS = "Content-Type"
-_MAX_BODY_BYTES = 16_384
+ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
+ALLOWED_REQUEST_HEADERS = "Content-Type"
+EXPOSED_HEADERS = "Retry-After"
+MAX_BODY_BYTES = 16_384
+_JSON_MEDIA = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
 
 
-def _cors_headers(service: UploadService, origin: str | None) -> dict[str, str]:
-    if not origin or origin not in service.config.allowed_origins:
-        return {}
-    return {
-        "Access-Control-Allow-Origin": origin,
-        "Access-Control-Allow-Methods": _ALLOWED_METHODS,
-        "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
-        "Access-Control-Max-Age": "600",
-        "Vary": "Origin",
-    }
+class Api:
+    """One per function instance: the service plus the instance's rate-limit buckets."""
+
+    def __init__(self, service: UploadService) -> None:
+        self.service = service
+        config = service.config
+        self.writes = TokenBucketLimiter(config.rate_limit_per_minute, config.rate_limit_burst)
+        self.reads = TokenBucketLimiter(
+            config.rate_limit_reads_per_minute, config.rate_limit_reads_burst
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _cors_headers(self, request: flask.Request) -> dict[str, str]:
+        # Vary on every answer, allowed or not, so no cache serves one origin's answer to another.
+        headers = {"Vary": "Origin"}
+        origin = request.headers.get("Origin")
+        if origin and origin in self.service.config.allowed_origins:
+            headers.update(
+                {
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Expose-Headers": EXPOSED_HEADERS,
+                }
+            )
+        return headers
+
+    def _preflight(self, request: flask.Request) -> flask.Response:
+        headers = self._cors_headers(request)
+        headers["Allow"] = ALLOWED_METHODS
+        if "Access-Control-Allow-Origin" in headers:
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": ALLOWED_METHODS,
+                    "Access-Control-Allow-Headers": ALLOWED_REQUEST_HEADERS,
+                    "Access-Control-Max-Age": "600",
+                }
+            )
+        return flask.Response(status=204, headers=headers)
+
+    def _client(self, request: flask.Request) -> str:
+        return client_key(
+            request.remote_addr,
+            request.headers.get("X-Forwarded-For"),
+            self.service.config.trusted_proxy_hops,
+        )
+
+    def _base_url(self, request: flask.Request) -> str:
+        base = request.host_url
+        # Behind Cloud Run's front end the socket is plain HTTP; the client used the scheme
+        # the front end reports, and only a trusted proxy's word counts.
+        if self.service.config.trusted_proxy_hops > 0:
+            proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+            if proto in ("http", "https"):
+                base = re.sub(r"^https?://", f"{proto}://", base)
+        return base
+
+    def _limit(self, limiter: TokenBucketLimiter, client: str) -> None:
+        decision = limiter.check(client)
+        if not decision.allowed:
+            raise RateLimitedAfter(decision.retry_after)
+
+    # -- routing ---------------------------------------------------------------------------
+    def _route(self, request: flask.Request) -> tuple[int, Any]:
+        parts = request.path.split("/")[1:]
+        method = request.method
+        if parts in (["uploads"], ["uploads", ""]):
+            if method != "POST":
+                raise MethodNotAllowedFor("POST, OPTIONS", "use POST /uploads")
+            self._limit(self.writes, self._client(request))
+            body = _json_body(request)
+            return 201, self.service.issue_upload_url(body, base_url=self._base_url(request))
+        if len(parts) == 2 and parts[0] == "jobs":
+            if method in ("GET", "HEAD"):
+                self._limit(self.reads, self._client(request))
+                return 200, self.service.describe_job(parts[1])
+            if method == "DELETE":
+                self._limit(self.reads, self._client(request))
+                self.service.delete_job(parts[1])
+                return 204, None
+            raise MethodNotAllowedFor("GET, DELETE, OPTIONS", "use GET or DELETE /jobs/{id}")
+        raise NotFound("no such route")
+
+    def respond(self, request: flask.Request) -> flask.Response:
+        started = time.perf_counter()
+        if request.method == "OPTIONS":
+            return self._preflight(request)
+        headers = self._cors_headers(request)
+        try:
+            status, body = self._route(request)
+        except GazokakoError as exc:
+            status, body = exc.http_status, exc.to_json()
+            if isinstance(exc, MethodNotAllowedFor):
+                headers["Allow"] = exc.allow
+            if isinstance(exc, RateLimitedAfter):
+                headers["Retry-After"] = retry_after_header(exc.retry_after)
+            log_event(
+                "api.error",
+                severity="WARNING" if status < 500 else "ERROR",
+                code=exc.code,
+                status=status,
+                method=request.method,
+                path=request.path[:200],
+            )
+        except Exception:  # never leak a stack trace to the client; log it instead
+            log_event(
+                "api.crash",
+                severity="ERROR",
+                method=request.method,
+                path=request.path[:200],
+                stack_trace=traceback.format_exc(),
+            )
+            status = 500
+            body = {"error": {"code": "internal", "message": "internal error"}}
+        if status < 400:
+            log_event(
+                "api.request",
+                method=request.method,
+                status=status,
+                route=_route_name(request.path),
+                latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+        # Job answers carry short-lived signed URLs: no cache may keep them.
+        headers["Cache-Control"] = "no-store"
+        if body is None:
+            return flask.Response(status=status, headers=headers)
+        return flask.Response(
+            json.dumps(body), status=status, mimetype="application/json", headers=headers
+        )
+
+
+class MethodNotAllowedFor(MethodNotAllowed):
+    def __init__(self, allow: str, message: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class RateLimitedAfter(RateLimited):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many requests from this client; retry later")
+        self.retry_after = retry_after
+
+
+def _route_name(path: str) -> str:
+    # Logs name the route, never the job id: an id is the capability to read a result.
+    return "/jobs/{id}" if path.startswith("/jobs/") else path[:40]
 
 
 def _json_body(request: flask.Request) -> dict[str, Any]:
-    if request.content_length is not None and request.content_length > _MAX_BODY_BYTES:
-        raise InvalidRequest("request body too large")
-    raw = request.get_data(cache=False)
-    if len(raw) > _MAX_BODY_BYTES:
-        raise InvalidRequest("request body too large")
+    media = (request.mimetype or "").lower()
+    if not _JSON_MEDIA.fullmatch(media):
+        raise UnsupportedMediaType("send the request body as application/json")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
+    # Read at most one byte past the limit: a chunked body of unknown length cannot make the
+    # instance buffer more than that.
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("body must be JSON") from exc
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad UTF-8 and integers too long to convert; RecursionError is what
+        # a body of thousands of nested brackets raises.
+        raise InvalidRequest("body must be a JSON object") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("body must be a JSON object")
     return body
 
 
-def _route(request: flask.Request, service: UploadService) -> tuple[int, Any]:
-    parts = [p for p in request.path.split("/") if p]
-    method = request.method
-    if parts == ["uploads"]:
-        if method != "POST":
-            raise MethodNotAllowed("use POST /uploads")
-        return 201, service.issue_upload_url(_json_body(request), base_url=request.host_url)
-    if len(parts) == 2 and parts[0] == "jobs":
-        if method == "GET":
-            return 200, service.describe_job(parts[1])
-        if method == "DELETE":
-            service.delete_job(parts[1])
-            return 204, None
-        raise MethodNotAllowed("use GET or DELETE /jobs/{id}")
-    raise NotFound("no such route")
-
-
 def respond(request: flask.Request, service: UploadService) -> flask.Response:
-    cors = _cors_headers(service, request.headers.get("Origin"))
-    if request.method == "OPTIONS":
-        return flask.Response(status=204, headers=cors)
-    try:
-        status, body = _route(request, service)
-    except GazokakoError as exc:
-        status, body = exc.http_status, exc.to_json()
-        log_event(
-            "api.error",
-            severity="WARNING" if status < 500 else "ERROR",
-            code=exc.code,
-            status=status,
-            path=request.path,
-        )
-    except Exception:  # never leak a stack trace to the client; log it instead
-        log_event(
-            "api.crash", severity="ERROR", path=request.path, stack_trace=traceback.format_exc()
-        )
-        status = 500
-        body = {"error": {"code": "internal", "message": "internal error"}}
-    if body is None:
-        return flask.Response(status=status, headers=cors)
-    return flask.Response(
-        json.dumps(body), status=status, mimetype="application/json", headers=cors
-    )
+    """Answer one request with a fresh `Api` (tests); the function keeps one per instance."""
+    return Api(service).respond(request)

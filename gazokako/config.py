@@ -6,6 +6,7 @@ Nothing below the function entry points reads the environment; they receive a `C
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -50,6 +51,14 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _check_origins(origins: tuple[str, ...]) -> None:
+    # An origin is scheme://host[:port], compared verbatim with the browser's Origin header;
+    # a wildcard would hand every site the API (and "*" is never echoed back anyway).
+    for origin in origins:
+        if "*" in origin or not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ConfigError(f"ALLOWED_ORIGINS entry {origin!r} must be scheme://host[:port]")
+
+
 @dataclass(frozen=True)
 class Config:
     project: str
@@ -71,6 +80,14 @@ class Config:
     lease_seconds: int = 300
     max_pixels: int = 50_000_000
     rate_limit_per_minute: int = 60
+    # Upload API (docs/API.md): burst of POST /uploads per client, and the looser limit on
+    # GET/DELETE /jobs/{id}, which the page polls.
+    rate_limit_burst: int = 10
+    rate_limit_reads_per_minute: int = 600
+    rate_limit_reads_burst: int = 60
+    # Proxies in front that append to X-Forwarded-For: 1 on Cloud Run (its front end), 0 when
+    # clients connect directly (the local stack). Decides which address is "the client".
+    trusted_proxy_hops: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -82,6 +99,7 @@ class Config:
             # One bucket for both would let every result trigger processing again.
             raise ConfigError("UPLOADS_BUCKET and RESULTS_BUCKET must differ")
         ttl = _int(env, "URL_TTL_SECONDS", MAX_URL_TTL_SECONDS, minimum=1)
+        _check_origins(_list(env, "ALLOWED_ORIGINS", ()))
         return cls(
             project=env["PROJECT_ID"],
             uploads_bucket=env["UPLOADS_BUCKET"],
@@ -100,4 +118,8 @@ class Config:
             lease_seconds=_int(env, "LEASE_SECONDS", 300, minimum=1),
             max_pixels=_int(env, "MAX_PIXELS", 50_000_000, minimum=1),
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 60, minimum=0),
+            rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 10, minimum=1),
+            rate_limit_reads_per_minute=_int(env, "RATE_LIMIT_READS_PER_MINUTE", 600, minimum=0),
+            rate_limit_reads_burst=_int(env, "RATE_LIMIT_READS_BURST", 60, minimum=1),
+            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 1, minimum=0),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ import google.auth.transport.requests
 from google.cloud import storage  # type: ignore[attr-defined]
 from google.oauth2 import service_account
 
-from gazokako.config import Config
+from gazokako.config import MAX_URL_TTL_SECONDS, Config
 
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
@@ -34,11 +35,12 @@ class SignedRequest:
 class UrlSigner:
     """Signs URLs for objects; holds whichever credentials the configuration calls for."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, token_credentials: Any = None) -> None:
+        """`token_credentials` replaces Application Default Credentials for the keyless path."""
         self._config = config
         self._lock = threading.Lock()
         self._key_credentials: service_account.Credentials | None = None
-        self._token_credentials: Any = None
+        self._token_credentials: Any = token_credentials
 
     def _signing_kwargs(self) -> dict[str, Any]:
         with self._lock:
@@ -69,11 +71,15 @@ class UrlSigner:
         headers: Mapping[str, str] | None = None,
         response_disposition: str | None = None,
     ) -> SignedRequest:
-        ttl = dt.timedelta(seconds=self._config.url_ttl_seconds)
-        expires_at = dt.datetime.now(dt.UTC).replace(microsecond=0) + ttl
+        """A V4 URL for one request; `headers` of the result are exactly those it must carry.
+
+        Every header named here is a signed header, so storage refuses a request that omits or
+        changes one of them (in production; the local emulator does not check signatures).
+        """
+        ttl = min(self._config.url_ttl_seconds, MAX_URL_TTL_SECONDS)
         url = blob.generate_signed_url(
             version="v4",
-            expiration=ttl,
+            expiration=dt.timedelta(seconds=ttl),
             method=method,
             content_type=content_type,
             headers=dict(headers or {}),
@@ -84,4 +90,13 @@ class UrlSigner:
         sent_headers = dict(headers or {})
         if content_type:
             sent_headers["Content-Type"] = content_type
-        return SignedRequest(url=url, method=method, headers=sent_headers, expires_at=expires_at)
+        return SignedRequest(
+            url=url, method=method, headers=sent_headers, expires_at=url_expiry(url)
+        )
+
+
+def url_expiry(url: str) -> dt.datetime:
+    """When a V4 signed URL stops working, read from the URL itself (X-Goog-Date + Expires)."""
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    signed_at = dt.datetime.strptime(query["X-Goog-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    return signed_at + dt.timedelta(seconds=int(query["X-Goog-Expires"]))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -24,6 +25,25 @@ from gazokako.signing import UrlSigner
 
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_FILENAME_CHARS = 255
+# What GET /jobs/{id} shows of the job's source and result (api/openapi.yaml): never the
+# bucket or object names, which are the server's business.
+_SOURCE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "content_type": str,
+    "declared_bytes": int,
+    "bytes": int,
+    "sha256": str,
+    "format": str,
+    "width": int,
+    "height": int,
+}
+_RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "content_type": str,
+    "format": str,
+    "width": int,
+    "height": int,
+    "bytes": int,
+}
+UPLOAD_FIELDS = frozenset({"filename", "content_type", "size", "ops", "options"})
 
 
 def source_object_name(job_id: str) -> str:
@@ -36,6 +56,55 @@ def iso(value: Any) -> str | None:
     return None
 
 
+def _check_filename(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_FILENAME_CHARS:
+        raise InvalidRequest(
+            f"filename must be a string of at most {MAX_FILENAME_CHARS} characters"
+        )
+    # Control characters would smuggle line breaks into logs and headers; lone surrogates
+    # (legal in JSON, not in UTF-8) cannot be stored at all.
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise InvalidRequest("filename must not contain control characters")
+    return value
+
+
+def validate_upload_request(
+    body: Mapping[str, Any], *, max_bytes: int, default_ops: Sequence[str]
+) -> tuple[str, str, int, tuple[str, ...], dict[str, Any]]:
+    """Check every field of POST /uploads; returns (filename, content_type, size, ops, options)."""
+    unknown = sorted(str(k) for k in body if k not in UPLOAD_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)[:200]}")
+    filename = _check_filename(body.get("filename", ""))
+    content_type = body.get("content_type")
+    if not isinstance(content_type, str):
+        raise InvalidRequest("content_type is required and must be a string")
+    if content_type not in ALLOWED_CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            f"content_type must be one of {', '.join(ALLOWED_CONTENT_TYPES)}"
+        )
+    size = body.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise InvalidRequest("size must be a positive integer (bytes)")
+    if size > max_bytes:
+        raise PayloadTooLarge(f"size {size} exceeds the maximum of {max_bytes} bytes")
+    ops_raw = body.get("ops", list(default_ops))
+    if not isinstance(ops_raw, list) or not all(isinstance(o, str) for o in ops_raw):
+        raise InvalidRequest("ops must be a list of operation names", code="invalid_ops")
+    options_raw = body.get("options", {})
+    if not isinstance(options_raw, dict):
+        raise InvalidRequest("options must be an object", code="invalid_options")
+    try:
+        ops = imaging.validate_ops(ops_raw)
+        options = imaging.Options.from_mapping(options_raw)
+    except imaging.ImagingError as exc:
+        raise InvalidRequest(exc.message, code=exc.code) from exc
+    if "resize" in ops and options.max_side is None:
+        # The processor would fail the job later; say so now, while the client is listening.
+        raise InvalidRequest("the resize operation needs options.max_side", code="invalid_options")
+    return filename, content_type, size, ops, dict(options_raw)
+
+
 class UploadService:
     def __init__(self, clients: Clients, signer: UrlSigner | None = None) -> None:
         self.config = clients.config
@@ -44,34 +113,9 @@ class UploadService:
         self.store = jobs.JobStore(clients.firestore)
 
     def issue_upload_url(self, body: Mapping[str, Any], *, base_url: str) -> dict[str, Any]:
-        filename = body.get("filename", "")
-        content_type = body.get("content_type")
-        size = body.get("size")
-        if not isinstance(filename, str) or len(filename) > MAX_FILENAME_CHARS:
-            raise InvalidRequest(f"filename must be a string of at most {MAX_FILENAME_CHARS} chars")
-        if not isinstance(content_type, str):
-            raise InvalidRequest("content_type is required")
-        if content_type not in ALLOWED_CONTENT_TYPES:
-            raise UnsupportedMediaType(
-                f"content_type must be one of {', '.join(ALLOWED_CONTENT_TYPES)}"
-            )
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise InvalidRequest("size must be a positive integer (bytes)")
-        if size > self.config.max_upload_bytes:
-            raise PayloadTooLarge(
-                f"size {size} exceeds the maximum of {self.config.max_upload_bytes} bytes"
-            )
-        ops_raw = body.get("ops", list(self.config.default_ops))
-        if not isinstance(ops_raw, list) or not all(isinstance(o, str) for o in ops_raw):
-            raise InvalidRequest("ops must be a list of operation names")
-        options_raw = body.get("options", {})
-        if not isinstance(options_raw, dict):
-            raise InvalidRequest("options must be an object")
-        try:
-            ops = imaging.validate_ops(ops_raw)
-            imaging.Options.from_mapping(options_raw)
-        except imaging.ImagingError as exc:
-            raise InvalidRequest(exc.message, code=exc.code) from exc
+        filename, content_type, size, ops, options_raw = validate_upload_request(
+            body, max_bytes=self.config.max_upload_bytes, default_ops=self.config.default_ops
+        )
 
         job_id = new_job_id()
         name = source_object_name(job_id)
@@ -122,38 +166,57 @@ class UploadService:
         return job
 
     def describe_job(self, job_id: str) -> dict[str, Any]:
+        """The public view of a job: only fields the contract names, each of its stated type."""
         job = self._job_or_404(job_id)
         out: dict[str, Any] = {
             "id": job_id,
-            "status": job.get("status"),
-            "origin": job.get("origin"),
-            "ops": job.get("ops", []),
-            "created_at": iso(job.get("created_at")),
-            "updated_at": iso(job.get("updated_at")),
-            "source": {
-                k: v
-                for k, v in (job.get("source") or {}).items()
-                if k in {"content_type", "declared_bytes", "bytes", "sha256"}
-            },
+            "status": str(job.get("status") or jobs.AWAITING_UPLOAD),
+            "ops": [str(op) for op in job.get("ops") or []],
         }
-        if job.get("filename"):
+        if isinstance(job.get("origin"), str):
+            out["origin"] = job["origin"]
+        for key in ("created_at", "updated_at"):
+            stamp = iso(job.get(key))
+            if stamp is not None:
+                out[key] = stamp
+        source = job.get("source") or {}
+        out["source"] = {
+            k: source[k]
+            for k, kind in _SOURCE_FIELDS.items()
+            if isinstance(source.get(k), kind) and not isinstance(source.get(k), bool)
+        }
+        if isinstance(job.get("filename"), str) and job["filename"]:
             out["source"]["filename"] = job["filename"]
         result = job.get("result")
-        if job.get("status") == jobs.DONE and result:
-            blob = self.clients.storage.bucket(result["bucket"]).blob(result["name"])
+        if job.get("status") == jobs.DONE and isinstance(result, dict) and result.get("name"):
+            bucket = result.get("bucket") or self.config.results_bucket
+            blob = self.clients.storage.bucket(bucket).blob(result["name"])
             signed = self.signer.sign(blob, method="GET")
             out["result"] = {
                 "url": signed.url,
                 "url_expires_at": iso(signed.expires_at),
-                "content_type": result.get("content_type"),
-                "width": result.get("width"),
-                "height": result.get("height"),
-                "bytes": result.get("bytes"),
+                **{
+                    k: result[k]
+                    for k, kind in _RESULT_FIELDS.items()
+                    if isinstance(result.get(k), kind) and not isinstance(result.get(k), bool)
+                },
             }
-        if "faces" in job:
-            out["faces"] = job["faces"]
-        if job.get("error"):
-            out["error"] = job["error"]
+        faces = job.get("faces")
+        if isinstance(faces, dict) and isinstance(faces.get("count"), int):
+            out["faces"] = {
+                "count": faces["count"],
+                "boxes": [
+                    {k: b[k] for k in ("x", "y", "w", "h", "score") if k in b}
+                    for b in faces.get("boxes") or []
+                    if isinstance(b, dict)
+                ],
+            }
+        error = job.get("error")
+        if isinstance(error, dict):
+            out["error"] = {
+                "code": str(error.get("code") or "failed"),
+                "message": str(error.get("message") or ""),
+            }
         return out
 
     def delete_job(self, job_id: str) -> None:

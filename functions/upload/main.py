@@ -1,20 +1,54 @@
-"""Upload API entry point (HTTP): POST /uploads, GET /jobs/{id}, DELETE /jobs/{id}."""
+"""Upload API entry point (HTTP): POST /uploads, GET /jobs/{id}, DELETE /jobs/{id}.
+
+The contract is api/openapi.yaml; docs/API.md explains it.
+"""
 
 from __future__ import annotations
 
+import threading
+
 import flask
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
-from gazokako.api import respond
+from gazokako.api import Api
 from gazokako.clients import default_clients
 from gazokako.uploads import UploadService
 
-_service: UploadService | None = None
+_api: Api | None = None
+_api_lock = threading.Lock()
+
+
+def _instance_api() -> Api:
+    global _api  # noqa: PLW0603 - one service and one set of rate-limit buckets per instance
+    with _api_lock:
+        if _api is None:
+            _api = Api(UploadService(default_clients()))
+        return _api
 
 
 @functions_framework.http
 def upload_api(request: flask.Request) -> flask.Response:
-    global _service  # noqa: PLW0603 - built once per instance, on the first request
-    if _service is None:
-        _service = UploadService(default_clients())
-    return respond(request, _service)
+    return _instance_api().respond(request)
+
+
+@functions_framework.errorhandler(HTTPException)  # type: ignore[untyped-decorator]
+def _framework_error(exc: HTTPException) -> flask.Response:
+    """Errors raised by the framework before our code runs (its own /robots.txt and
+    /favicon.ico routes, malformed requests) answer in the API's JSON error shape too."""
+    code = exc.code or 500
+    if code >= 500:
+        body = flask.json.dumps({"error": {"code": "internal", "message": "internal error"}})
+        return flask.Response(body, status=500, mimetype="application/json")
+    status = code if code in (400, 404, 405, 413, 415, 429) else 400
+    codes = {
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        415: "unsupported_media_type",
+        429: "rate_limited",
+    }
+    body = flask.json.dumps(
+        {"error": {"code": codes.get(status, "invalid_request"), "message": exc.name}}
+    )
+    return flask.Response(body, status=status, mimetype="application/json")
