@@ -88,6 +88,9 @@ class Config:
     # Proxies in front that append to X-Forwarded-For: 1 on Cloud Run (its front end), 0 when
     # clients connect directly (the local stack). Decides which address is "the client".
     trusted_proxy_hops: int = 1
+    # Process function: claims of one object generation before the job is failed for good. A
+    # picture that kills the instance every time (memory) must not be retried forever.
+    max_attempts: int = 8
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -122,4 +125,5 @@ class Config:
             rate_limit_reads_per_minute=_int(env, "RATE_LIMIT_READS_PER_MINUTE", 600, minimum=0),
             rate_limit_reads_burst=_int(env, "RATE_LIMIT_READS_BURST", 60, minimum=1),
             trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 1, minimum=0),
+            max_attempts=_int(env, "MAX_ATTEMPTS", 8, minimum=1),
         )
