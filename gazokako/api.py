@@ -107,7 +107,7 @@ class Api:
             body = _json_body(request)
             return 201, self.service.issue_upload_url(body, base_url=self._base_url(request))
         if len(parts) == 2 and parts[0] == "jobs":
-            if method in ("GET", "HEAD"):
+            if method == "GET":
                 self._limit(self.reads, self._client(request))
                 return 200, self.service.describe_job(parts[1])
             if method == "DELETE":

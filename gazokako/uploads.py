@@ -25,6 +25,7 @@ from gazokako.signing import UrlSigner
 
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_FILENAME_CHARS = 255
+OUTPUT_FORMATS = ("jpeg", "jpg", "png", "webp")
 # What GET /jobs/{id} shows of the job's source and result (api/openapi.yaml): never the
 # bucket or object names, which are the server's business.
 _SOURCE_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -94,6 +95,12 @@ def validate_upload_request(
     options_raw = body.get("options", {})
     if not isinstance(options_raw, dict):
         raise InvalidRequest("options must be an object", code="invalid_options")
+    fmt = options_raw.get("format")
+    if fmt is not None and fmt not in OUTPUT_FORMATS:
+        # Exact names only, as api/openapi.yaml lists them (imaging would also take "JPEG").
+        raise InvalidRequest(
+            f"options.format must be one of {', '.join(OUTPUT_FORMATS)}", code="invalid_options"
+        )
     try:
         ops = imaging.validate_ops(ops_raw)
         options = imaging.Options.from_mapping(options_raw)
