@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +21,12 @@ from google.cloud import firestore
 from gazokako.errors import TransientError
 
 COLLECTION = "jobs"
+# (bucket, object name, generation) of a direct bucket drop -> its job id; see create_drop_job.
+DROPS = "drops"
 
 AWAITING_UPLOAD = "awaiting_upload"
+# A direct bucket drop whose object is there but not yet claimed.
+QUEUED = "queued"
 PROCESSING = "processing"
 DONE = "done"
 FAILED = "failed"
@@ -48,12 +54,20 @@ class ClaimOutcome(enum.Enum):
     ALREADY_FINISHED = "already_finished"  # this generation (or a newer one) has its outcome
     BUSY = "busy"  # another delivery holds a live lease on this generation
     NO_JOB = "no_job"  # no job document of that id
+    EXHAUSTED = "exhausted"  # too many claims of this generation: the job was failed instead
 
 
 @dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
     job: Mapping[str, Any]
+    # Names this claim; only its holder may finish or release the job (see `finish`).
+    token: str = ""
+
+
+def drop_key(bucket: str, name: str, generation: int) -> str:
+    """Document id of a dropped object's mapping: object names may hold '/', ids may not."""
+    return hashlib.sha256(f"{bucket}\n{name}\n{generation}".encode()).hexdigest()
 
 
 class JobStore:
@@ -88,9 +102,22 @@ class JobStore:
         except RETRYABLE as exc:
             raise TransientError(f"could not delete job: {exc}") from exc
 
-    def claim(self, job_id: str, generation: int, *, lease_seconds: int) -> Claim:
-        """Take ownership of processing `generation` of the job's source, or say why not."""
+    def claim(
+        self,
+        job_id: str,
+        generation: int,
+        *,
+        lease_seconds: int,
+        max_attempts: int | None = None,
+    ) -> Claim:
+        """Take ownership of processing `generation` of the job's source, or say why not.
+
+        Decided in one transaction, so of any number of simultaneous deliveries exactly one gets
+        CLAIMED. A lease that ran out (its holder crashed) is taken over; after `max_attempts`
+        claims of the same generation the job is failed instead of being tried again.
+        """
         ref = self._ref(job_id)
+        token = secrets.token_urlsafe(16)
 
         @firestore.transactional
         def attempt(tx: firestore.Transaction) -> Claim:
@@ -103,31 +130,57 @@ class JobStore:
             now = utcnow()
             if generation < current or (generation == current and status in TERMINAL):
                 return Claim(ClaimOutcome.ALREADY_FINISHED, job)
+            same = generation == current and status == PROCESSING
             lease_until = job.get("lease_until")
-            if (
-                generation == current
-                and status == PROCESSING
-                and lease_until is not None
-                and lease_until > now
-            ):
+            if same and lease_until is not None and lease_until > now:
                 return Claim(ClaimOutcome.BUSY, job)
+            attempts = int(job.get("attempts") or 0) + 1 if same else 1
+            if max_attempts is not None and attempts > max_attempts:
+                failed = {
+                    "status": FAILED,
+                    "error": {
+                        "code": "too_many_attempts",
+                        "message": f"processing was tried {max_attempts} times without an "
+                        "outcome (the processor stopped each time)",
+                    },
+                    "result": firestore.DELETE_FIELD,
+                    "faces": firestore.DELETE_FIELD,
+                    "detector": firestore.DELETE_FIELD,
+                    "lease_until": firestore.DELETE_FIELD,
+                    "claim_token": firestore.DELETE_FIELD,
+                    "updated_at": now,
+                    "finished_at": now,
+                }
+                tx.update(ref, failed)
+                # The job as it was: its result (if any) is now unnamed and must be removed.
+                return Claim(ClaimOutcome.EXHAUSTED, job)
             fields = {
                 "status": PROCESSING,
                 "generation": generation,
                 "lease_until": now + dt.timedelta(seconds=lease_seconds),
-                "attempts": firestore.Increment(1),
+                "claim_token": token,
+                "attempts": attempts,
+                "claimed_at": now,
                 "updated_at": now,
             }
             tx.update(ref, fields)
-            return Claim(ClaimOutcome.CLAIMED, {**job, **fields})
+            return Claim(ClaimOutcome.CLAIMED, {**job, **fields}, token)
 
         try:
             return attempt(self._db.transaction())  # type: ignore[no-any-return]
         except RETRYABLE as exc:
             raise TransientError(f"could not claim job: {exc}") from exc
 
-    def finish(self, job_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        """Write the terminal record, unless a newer generation took the job meanwhile."""
+    def finish(
+        self,
+        job_id: str,
+        generation: int,
+        fields: Mapping[str, Any],
+        *,
+        token: str | None = None,
+    ) -> bool:
+        """Write the terminal record, unless the job moved on (a newer generation, or another
+        holder of the same generation after this one's lease ran out, or it was deleted)."""
         ref = self._ref(job_id)
 
         @firestore.transactional
@@ -136,8 +189,18 @@ class JobStore:
             job = snap.to_dict() or {}
             if not snap.exists or int(job.get("generation") or 0) != generation:
                 return False
+            if token is not None and job.get("claim_token") != token:
+                return False
+            now = utcnow()
             tx.update(
-                ref, {**fields, "lease_until": firestore.DELETE_FIELD, "updated_at": utcnow()}
+                ref,
+                {
+                    **fields,
+                    "lease_until": firestore.DELETE_FIELD,
+                    "claim_token": firestore.DELETE_FIELD,
+                    "updated_at": now,
+                    "finished_at": now,
+                },
             )
             return True
 
@@ -145,3 +208,67 @@ class JobStore:
             return attempt(self._db.transaction())  # type: ignore[no-any-return]
         except RETRYABLE as exc:
             raise TransientError(f"could not finish job: {exc}") from exc
+
+    def release(self, job_id: str, generation: int, token: str) -> None:
+        """Give up a claim after a transient failure, so the redelivery need not wait out the
+        lease. Best effort: if this write fails too, the lease runs out on its own."""
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> None:
+            snap = ref.get(transaction=tx)
+            job = snap.to_dict() or {}
+            if (
+                snap.exists
+                and int(job.get("generation") or 0) == generation
+                and job.get("claim_token") == token
+            ):
+                now = utcnow()
+                tx.update(
+                    ref,
+                    {
+                        "lease_until": now,
+                        "claim_token": firestore.DELETE_FIELD,
+                        "updated_at": now,
+                    },
+                )
+
+        try:
+            attempt(self._db.transaction())
+        except RETRYABLE:
+            return
+
+    def create_drop_job(
+        self, bucket: str, name: str, generation: int, fields: Mapping[str, Any], job_id: str
+    ) -> tuple[str, bool]:
+        """The job of a dropped object generation: made once, found again on any redelivery.
+
+        The mapping document and the job are created in one transaction, so two deliveries of
+        the same drop event at the same moment end with one job. Returns (job id, created).
+        """
+        mapping = self._db.collection(DROPS).document(drop_key(bucket, name, generation))
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> tuple[str, bool]:
+            snap = mapping.get(transaction=tx)
+            if snap.exists:
+                return str((snap.to_dict() or {})["job_id"]), False
+            tx.create(ref, dict(fields))
+            tx.create(
+                mapping,
+                {
+                    "job_id": job_id,
+                    "bucket": bucket,
+                    "name": name,
+                    "generation": generation,
+                    "created_at": fields.get("created_at"),
+                    "expires_at": fields.get("expires_at"),
+                },
+            )
+            return job_id, True
+
+        try:
+            return attempt(self._db.transaction())  # type: ignore[no-any-return]
+        except RETRYABLE as exc:
+            raise TransientError(f"could not record the dropped object: {exc}") from exc
