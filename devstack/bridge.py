@@ -4,16 +4,24 @@ Each message becomes the binary-mode CloudEvent that Eventarc delivers in produc
 `google.cloud.storage.object.v1.finalized`. A 2xx answer acks the message; anything else (or no
 answer) nacks it with a growing delay, which is Eventarc's retry-with-backoff. Only events of the
 uploads bucket are delivered, as the production trigger's bucket filter does.
+
+Fault injection (off by default; the fault tests and bench/fault_load.py turn it on) plays the
+at-least-once delivery Eventarc promises: `--duplicate-rate` sends some events twice (at the same
+moment, or up to `--duplicate-max-delay` seconds later), `--delay-rate` holds some events back up
+to `--max-delay` seconds (so they arrive late and out of order), and `--lose-ack-rate` drops the
+ack of some successful deliveries, so Pub/Sub delivers them again after the backoff.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,15 +71,37 @@ class Stats:
             "nacked": 0,
             "skipped": 0,
             "in_flight": 0,
+            "duplicated": 0,
+            "delayed": 0,
+            "acks_lost": 0,
         }
 
     def add(self, key: str, n: int = 1) -> None:
         with self._lock:
-            self.counts[key] += n
+            self.counts[key] = self.counts.get(key, 0) + n
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counts)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Probabilities (0..1) and delays (seconds) of the injected delivery faults."""
+
+    duplicate_rate: float = 0.0
+    duplicate_max_delay: float = 0.0
+    delay_rate: float = 0.0
+    max_delay: float = 0.0
+    lose_ack_rate: float = 0.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("duplicate_rate", "delay_rate", "lose_ack_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.max_delay < 0 or self.duplicate_max_delay < 0:
+            raise ValueError("delays must not be negative")
 
 
 class Bridge:
@@ -85,6 +115,7 @@ class Bridge:
         min_backoff: float = 1.0,
         max_backoff: float = 60.0,
         delivery_timeout: float = 300.0,
+        faults: Faults | None = None,
     ) -> None:
         self.subscriber = pubsub_v1.SubscriberClient()
         self.subscription = subscription
@@ -100,6 +131,19 @@ class Bridge:
         self.stopping = threading.Event()
         self._attempt_counts: dict[str, int] = {}
         self._attempt_lock = threading.Lock()
+        self.faults = faults or Faults()
+        self._random = random.Random(self.faults.seed)  # noqa: S311 - fault dice, not secrets
+        self._random_lock = threading.Lock()
+
+    def _roll(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._random_lock:
+            return self._random.random() < rate
+
+    def _uniform(self, upper: float) -> float:
+        with self._random_lock:
+            return self._random.uniform(0.0, upper)
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -110,9 +154,21 @@ class Bridge:
             except (gexc.DeadlineExceeded, gexc.ServiceUnavailable):
                 continue
             for received in response.received_messages:
-                self.slots.acquire()
-                self.stats.add("in_flight")
-                self.pool.submit(self._deliver_and_release, received)
+                if self._roll(self.faults.delay_rate):
+                    # Held back without taking a worker, so later events overtake it.
+                    self.stats.add("delayed")
+                    timer = threading.Timer(
+                        self._uniform(self.faults.max_delay), self._submit, args=(received,)
+                    )
+                    timer.daemon = True
+                    timer.start()
+                else:
+                    self._submit(received)
+
+    def _submit(self, received: Any) -> None:
+        self.slots.acquire()
+        self.stats.add("in_flight")
+        self.pool.submit(self._deliver_and_release, received)
 
     def _deliver_and_release(self, received: Any) -> None:
         try:
@@ -133,15 +189,15 @@ class Bridge:
             return
         data = storage_object_json(json.loads(msg.data))
         headers = cloudevent_for(msg.message_id, msg.publish_time, data)
+        if self._roll(self.faults.duplicate_rate):
+            self.stats.add("duplicated")
+            delay = self._uniform(self.faults.duplicate_max_delay)
+            # Started before the real delivery, so with no delay the two arrive together.
+            threading.Thread(
+                target=self._duplicate, args=(data, headers, delay), daemon=True
+            ).start()
         started = time.perf_counter()
-        try:
-            resp = self.http.post(
-                self.target, data=json.dumps(data), headers=headers, timeout=self.delivery_timeout
-            )
-            status: int | None = resp.status_code
-        except requests.RequestException as exc:
-            status = None
-            log_event("bridge.unreachable", severity="WARNING", error=repr(exc))
+        status = self._post(data, headers)
         ok = status is not None and 200 <= status < 300
         self.stats.add("delivered")
         log_event(
@@ -156,10 +212,40 @@ class Bridge:
             outcome="ack" if ok else "nack",
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
+        if ok and self._roll(self.faults.lose_ack_rate):
+            self.stats.add("acks_lost")
+            ok = False
         if ok:
             self._ack(received)
         else:
             self._nack(received, self._attempts(msg.message_id))
+
+    def _post(self, data: Mapping[str, Any], headers: Mapping[str, str]) -> int | None:
+        try:
+            resp = self.http.post(
+                self.target,
+                data=json.dumps(data),
+                headers=dict(headers),
+                timeout=self.delivery_timeout,
+            )
+        except requests.RequestException as exc:
+            log_event("bridge.unreachable", severity="WARNING", error=repr(exc))
+            return None
+        return resp.status_code
+
+    def _duplicate(self, data: Mapping[str, Any], headers: Mapping[str, str], delay: float) -> None:
+        if delay > 0:
+            time.sleep(delay)
+        status = self._post(data, headers)
+        # The copy's answer decides nothing: the original delivery acks or nacks the message.
+        log_event(
+            "bridge.duplicate",
+            message_id=headers.get("ce-id"),
+            object=data.get("name"),
+            generation=data.get("generation"),
+            status=status,
+            delay_s=round(delay, 3),
+        )
 
     def _attempts(self, message_id: str) -> int:
         with self._attempt_lock:
@@ -215,6 +301,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--min-backoff", type=float, default=1.0)
     parser.add_argument("--max-backoff", type=float, default=60.0)
+    faults = parser.add_argument_group("fault injection (off by default)")
+    faults.add_argument("--duplicate-rate", type=float, default=0.0)
+    faults.add_argument("--duplicate-max-delay", type=float, default=0.0)
+    faults.add_argument("--delay-rate", type=float, default=0.0)
+    faults.add_argument("--max-delay", type=float, default=0.0)
+    faults.add_argument("--lose-ack-rate", type=float, default=0.0)
+    faults.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     bridge = Bridge(
         subscription=args.subscription,
@@ -223,9 +316,22 @@ def main() -> None:
         workers=args.workers,
         min_backoff=args.min_backoff,
         max_backoff=args.max_backoff,
+        faults=Faults(
+            duplicate_rate=args.duplicate_rate,
+            duplicate_max_delay=args.duplicate_max_delay,
+            delay_rate=args.delay_rate,
+            max_delay=args.max_delay,
+            lose_ack_rate=args.lose_ack_rate,
+            seed=args.seed,
+        ),
     )
     serve_status(bridge, args.status_port)
-    log_event("bridge.started", subscription=args.subscription, target=args.target)
+    log_event(
+        "bridge.started",
+        subscription=args.subscription,
+        target=args.target,
+        faults=vars(bridge.faults),
+    )
     bridge.run()
 
 

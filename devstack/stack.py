@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class Stack:
         results_bucket: str = "gazokako-results",
         env: Mapping[str, str] | None = None,
         process_env: Mapping[str, str] | None = None,
+        bridge_args: Sequence[str] = (),
     ) -> None:
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
@@ -70,6 +71,8 @@ class Stack:
         env = os.environ if env is None else env
         self.ports = {p: int(env.get(f"GAZOKAKO_{p.upper()}_PORT") or free_port()) for p in PARTS}
         self.process_env = dict(process_env or {})
+        # Extra devstack.bridge flags, e.g. fault injection (--duplicate-rate, --max-delay ...).
+        self.bridge_args = list(bridge_args)
         self.procs: dict[str, ManagedProcess] = {}
         self.urls: dict[str, Any] = {}
 
@@ -280,6 +283,7 @@ class Stack:
                 self.uploads_bucket,
                 "--status-port",
                 str(self.ports["bridge"]),
+                *self.bridge_args,
             ],
             {"PUBSUB_EMULATOR_HOST": self.pubsub_host},
         )
