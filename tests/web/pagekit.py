@@ -48,6 +48,16 @@ def expect_message(page: Page, key: str) -> None:
         raise AssertionError(f"expected message {key!r}, the page shows {shown!r}") from None
 
 
+def big_file(folder: Path, name: str, size: int, head: bytes = b"\xff\xd8\xff") -> Path:
+    """A file of exactly `size` bytes, mostly a hole on disk: passing a path to the browser is
+    far quicker than sending megabytes through the driver."""
+    path = folder / name
+    with path.open("wb") as f:
+        f.write(head)
+        f.truncate(size)
+    return path
+
+
 def set_file(page: Page, name: str, mime: str, data: bytes) -> None:
     payload: FilePayload = {"name": name, "mimeType": mime, "buffer": data}
     page.set_input_files("#file-input", files=[payload])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -13,7 +14,7 @@ import numpy as np
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.web.fake_api import MAX_BYTES, FakeApi
-from tests.web.pagekit import expect_message, open_page, set_file
+from tests.web.pagekit import big_file, expect_message, open_page, set_file
 
 Serve = Callable[[dict[str, Any] | None], str]
 NewContext = Callable[..., BrowserContext]
@@ -33,16 +34,16 @@ def start(page: Page, data: bytes, name: str = "photo.jpg") -> None:
 
 
 def test_upload_sends_exact_headers_and_shows_real_progress(
-    serve_page: Serve, fake_api: FakeApi, new_context: NewContext
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext, tmp_path: Path
 ) -> None:
     # Larger than the kernel's and the browser's send buffers (4 MB here), so that progress
     # can only advance as fast as the slow storage reads. The page does not look inside.
-    data = b"\xff\xd8\xff" + np.random.default_rng(1).bytes(12_000_000)
+    photo = big_file(tmp_path, "photo.jpg", 12_000_000)
     fake_api.scenario.put_read_chunk = 256 * 1024
     fake_api.scenario.put_read_delay_s = 0.025
     url = serve_page({"api_base": fake_api.base, "poll_interval_ms": 100})
     page, errors = open_page(new_context(), url)
-    set_file(page, "photo.jpg", "image/jpeg", data)
+    page.set_input_files("#file-input", photo)
     page.evaluate(
         """() => {
             window.progressSeen = [];
@@ -65,14 +66,14 @@ def test_upload_sends_exact_headers_and_shows_real_progress(
         {
             "filename": "photo.jpg",
             "content_type": "image/jpeg",
-            "size": len(data),
+            "size": 12_000_000,
             "ops": ["mosaic_faces"],
         }
     ]
     headers = fake_api.put_headers[0]
     assert headers["content-type"] == "image/jpeg"
     assert headers["x-goog-content-length-range"] == f"0,{MAX_BYTES}"
-    assert fake_api.put_bodies == [len(data)]
+    assert fake_api.put_bodies == [12_000_000]
     expect(page.locator("#faces-count")).to_have_text("2 faces were found.")
     expect(page.locator("#result-size")).to_contain_text("64 × 48 px")
     assert errors == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -12,7 +13,7 @@ import numpy as np
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.web.fake_api import FakeApi
-from tests.web.pagekit import expect_message, open_page, set_file
+from tests.web.pagekit import big_file, expect_message, open_page, set_file
 
 Serve = Callable[[dict[str, Any] | None], str]
 NewContext = Callable[..., BrowserContext]
@@ -56,7 +57,7 @@ def test_language_follows_browser_and_switch_is_remembered(
 
 
 def test_wrong_type_too_large_and_empty_are_refused_before_any_request(
-    serve_page: Serve, fake_api: FakeApi, new_context: NewContext
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext, tmp_path: Path
 ) -> None:
     url = serve_page({"api_base": fake_api.base})
     page, errors = open_page(new_context(locale="en-US"), url)
@@ -70,8 +71,7 @@ def test_wrong_type_too_large_and_empty_are_refused_before_any_request(
     set_file(page, "scan.gif", "image/gif", b"GIF89a")
     expect_message(page, "err.wrong_type")
 
-    big = b"\xff\xd8" + b"\0" * 19_999_999  # one byte over 20 MB
-    set_file(page, "huge.jpg", "image/jpeg", big)
+    page.set_input_files("#file-input", big_file(tmp_path, "huge.jpg", 20_000_001))
     expect_message(page, "err.too_large")
     expect(page.locator("#message-text")).to_contain_text("20 MB")
     expect(page.locator("#start-button")).to_be_disabled()
