@@ -1,0 +1,160 @@
+"""In-process tier of the process function: the real service (or the real function app) on the
+emulators of the session stack, with buckets of its own so the session's bridge never delivers
+these objects to the stack's own process function."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+import requests
+from google.cloud import storage  # type: ignore[attr-defined]
+
+from devstack.bridge import storage_object_json
+from devstack.stack import Stack
+from gazokako import jobs
+from gazokako.clients import Clients
+from gazokako.config import Config
+from gazokako.ids import new_job_id
+from gazokako.processing import ProcessService
+
+
+@pytest.fixture(scope="module")
+def buckets(stack_handle: Stack) -> tuple[str, str]:
+    suffix = secrets.token_hex(4)
+    names = (f"proc-uploads-{suffix}", f"proc-results-{suffix}")
+    for name in names:
+        resp = requests.post(
+            f"{stack_handle.url('storage')}/storage/v1/b",
+            params={"project": stack_handle.project},
+            json={"name": name},
+            timeout=10,
+        )
+        assert resp.status_code == 200, resp.text
+    return names
+
+
+@pytest.fixture
+def emulator_env(stack_handle: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    env = stack_handle.function_env()
+    for key in ("STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
+        monkeypatch.setenv(key, env[key])
+    yield
+
+
+@dataclass
+class World:
+    """One config + clients + service, and the moves a test makes on them."""
+
+    config: Config
+    clients: Clients
+    service: ProcessService
+
+    @property
+    def store(self) -> jobs.JobStore:
+        return self.service.store
+
+    def with_config(self, **changes: Any) -> World:
+        config = replace(self.config, **changes)
+        clients = Clients(config)
+        return World(config, clients, ProcessService(clients))
+
+    def new_api_job(self, ops: list[str], options: Mapping[str, Any] | None = None) -> str:
+        """A job as the upload API makes it (docs/JOBS.md: status awaiting_upload)."""
+        job_id = new_job_id()
+        now = jobs.utcnow()
+        self.store.create(
+            job_id,
+            {
+                "id": job_id,
+                "status": jobs.AWAITING_UPLOAD,
+                "origin": "api",
+                "ops": ops,
+                "options": dict(options or {}),
+                "filename": "photo",
+                "source": {
+                    "bucket": self.config.uploads_bucket,
+                    "name": f"u/{job_id}/source",
+                    "content_type": "image/png",
+                    "declared_bytes": 1,
+                },
+                "generation": 0,
+                "created_at": now,
+                "updated_at": now,
+                "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
+            },
+        )
+        return job_id
+
+    def put(
+        self,
+        name: str,
+        data: bytes,
+        content_type: str = "image/png",
+        metadata: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Write an object to the uploads bucket; returns the event data Eventarc would send."""
+        blob = self.clients.storage.bucket(self.config.uploads_bucket).blob(name)
+        if metadata:
+            blob.metadata = dict(metadata)
+        blob.upload_from_string(data, content_type=content_type)
+        return storage_object_json(blob._properties)
+
+    def deliver(self, data: Mapping[str, Any]) -> None:
+        self.service.handle_finalized(
+            {"type": "google.cloud.storage.object.v1.finalized", "id": secrets.token_hex(8)}, data
+        )
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        found = self.store.get(job_id)
+        assert found is not None, job_id
+        return found
+
+    def results(self, job_id: str) -> list[storage.Blob]:
+        return list(
+            self.clients.storage.list_blobs(self.config.results_bucket, prefix=f"r/{job_id}/")
+        )
+
+    def drop_jobs(self, name: str) -> list[dict[str, Any]]:
+        """Every job made for a dropped object name (any generation)."""
+        query = self.clients.firestore.collection(jobs.COLLECTION).where(
+            filter=_field_filter("source.name", "==", name)
+        )
+        found = [snap.to_dict() or {} for snap in query.stream()]
+        return [j for j in found if j.get("source", {}).get("bucket") == self.config.uploads_bucket]
+
+
+def _field_filter(path: str, op: str, value: Any) -> Any:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    return FieldFilter(path, op, value)
+
+
+@pytest.fixture
+def make_world(
+    stack_handle: Stack, buckets: tuple[str, str], emulator_env: None
+) -> Callable[..., World]:
+    env = stack_handle.function_env()
+
+    def make(**changes: Any) -> World:
+        config = Config(
+            project=stack_handle.project,
+            uploads_bucket=buckets[0],
+            results_bucket=buckets[1],
+            storage_public_url=env["STORAGE_PUBLIC_URL"],
+            default_ops=("grayscale",),
+        )
+        config = replace(config, **changes)
+        clients = Clients(config)
+        return World(config, clients, ProcessService(clients))
+
+    return make
+
+
+@pytest.fixture
+def world(make_world: Callable[..., World]) -> World:
+    return make_world()

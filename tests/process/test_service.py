@@ -1,0 +1,433 @@
+"""The process service on real emulators: claim, duplicates, concurrency, generations, leases,
+permanent and transient errors, direct drops, fail-closed face operations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from google.api_core import exceptions as gexc
+
+import imaging
+import imaging.detect
+from gazokako import jobs
+from gazokako.errors import TransientError
+from gazokako.ids import new_job_id
+from tests.process.conftest import World
+from tests.support.corpus import skimage_image
+
+TIMINGS = {"download", "decode", "detect", "filter", "encode", "upload", "total"}
+
+
+def _png(name: str = "coffee.png") -> bytes:
+    return skimage_image(name)
+
+
+def _jpeg(name: str = "coffee.png") -> bytes:
+    img = cv2.imdecode(np.frombuffer(skimage_image(name), np.uint8), cv2.IMREAD_COLOR)
+    ok, out = cv2.imencode(".jpg", img)
+    assert ok
+    return out.tobytes()
+
+
+def _logged(capsys: pytest.CaptureFixture[str], event: str, job_id: str) -> list[dict[str, Any]]:
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    return [e for e in lines if e.get("event") == event and e.get("job_id") == job_id]
+
+
+def _deliver_until_settled(world: World, data: dict[str, Any], *, rounds: int = 20) -> int:
+    """Redeliver while the service asks for it (raises), as Eventarc would; returns the retries."""
+    for retry in range(rounds):
+        try:
+            world.deliver(data)
+        except TransientError:
+            continue
+        return retry
+    raise AssertionError("the event was never settled")
+
+
+def _expire_lease(world: World, job_id: str) -> None:
+    """What the passing of lease_seconds does to a claim whose holder died."""
+    world.store.update(job_id, {"lease_until": jobs.utcnow() - dt.timedelta(seconds=1)})
+
+
+# -- the complete record ---------------------------------------------------------------------
+def test_api_job_done_records_source_result_timings(world: World) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    photo = _png()
+    data = world.put(f"u/{job_id}/source", photo)
+    world.deliver(data)
+
+    job = world.job(job_id)
+    assert job["status"] == "done" and job["origin"] == "api"
+    assert job["generation"] == int(data["generation"]) and job["attempts"] == 1
+    src = job["source"]
+    assert src["bucket"] == world.config.uploads_bucket and src["name"] == f"u/{job_id}/source"
+    assert src["generation"] == int(data["generation"])
+    assert src["bytes"] == len(photo) and src["content_type"] == "image/png"
+    assert src["sha256"] == hashlib.sha256(photo).hexdigest()
+    assert (src["width"], src["height"], src["format"]) == (600, 400, "png")
+    res = job["result"]
+    assert res["bucket"] == world.config.results_bucket
+    assert res["name"] == f"r/{job_id}/{data['generation']}.jpg"
+    assert (res["width"], res["height"], res["format"]) == (600, 400, "jpeg")
+    blobs = world.results(job_id)
+    assert [b.name for b in blobs] == [res["name"]] and blobs[0].size == res["bytes"]
+    assert job["faces"] == {"count": 0, "boxes": []} and job["detector"] is None
+    assert set(job["timings_ms"]) == TIMINGS
+    assert job["timings_ms"]["total"] >= job["timings_ms"]["decode"] > 0
+    assert job["expires_at"] > jobs.utcnow() + dt.timedelta(days=world.config.job_ttl_days - 1)
+    assert "lease_until" not in job and "claim_token" not in job and "error" not in job
+    assert job["finished_at"] >= job["claimed_at"]
+    # Kept by default (DELETE_ORIGINALS off).
+    assert world.clients.storage.bucket(src["bucket"]).get_blob(src["name"]) is not None
+
+
+def test_face_job_records_faces_and_detector(world: World) -> None:
+    job_id = world.new_api_job(["mosaic_faces"])
+    world.deliver(world.put(f"u/{job_id}/source", _png("astronaut.png")))
+    job = world.job(job_id)
+    assert job["status"] == "done"
+    assert job["faces"]["count"] == len(job["faces"]["boxes"]) >= 1
+    assert set(job["faces"]["boxes"][0]) == {"x", "y", "w", "h", "score"}
+    assert job["detector"]["name"].startswith("yunet") and job["detector"]["version"]
+    assert job["timings_ms"]["detect"] > 0
+
+
+def test_originals_deleted_after_success_when_configured(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(delete_originals=True)
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", _png())
+    world.deliver(data)
+    job = world.job(job_id)
+    assert job["status"] == "done" and job["source"]["deleted"] is True
+    assert world.clients.storage.bucket(data["bucket"]).get_blob(data["name"]) is None
+    # A late duplicate after the deletion still changes nothing.
+    world.deliver(data)
+    assert world.job(job_id)["finished_at"] == job["finished_at"]
+
+
+# -- exactly one outcome -----------------------------------------------------------------------
+def test_duplicate_event_does_nothing(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", _png())
+    world.deliver(data)
+    first = world.job(job_id)
+    world.deliver(data)
+    world.deliver(data)
+    again = world.job(job_id)
+    assert again == first
+    assert len(world.results(job_id)) == 1
+    assert len(_logged(capsys, "job.done", job_id)) == 1
+
+
+def test_simultaneous_deliveries_make_one_result_and_one_record(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", _png("chelsea.png"))
+    n = 6
+    gate = threading.Barrier(n)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        gate.wait()
+        try:
+            world.deliver(data)
+            outcome = "ok"
+        except TransientError:
+            outcome = "retry"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == n
+    # The retried ones come back later, as Eventarc redelivers them; they find the job done.
+    for _ in range(outcomes.count("retry")):
+        _deliver_until_settled(world, data)
+    job = world.job(job_id)
+    assert job["status"] == "done" and job["attempts"] == 1
+    assert [b.name for b in world.results(job_id)] == [job["result"]["name"]]
+    assert len(_logged(capsys, "job.done", job_id)) == 1
+
+
+def test_newer_generation_is_processed_again_and_replaces_the_result(world: World) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    old = world.put(f"u/{job_id}/source", _png("coffee.png"))
+    world.deliver(old)
+    first = world.job(job_id)
+    new = world.put(f"u/{job_id}/source", _png("chelsea.png"))
+    assert int(new["generation"]) > int(old["generation"])
+    world.deliver(new)
+    job = world.job(job_id)
+    assert job["status"] == "done" and job["generation"] == int(new["generation"])
+    assert job["source"]["sha256"] == hashlib.sha256(_png("chelsea.png")).hexdigest()
+    assert job["result"]["name"] != first["result"]["name"]
+    # The older result is removed: nothing unnamed by the record is left behind.
+    assert [b.name for b in world.results(job_id)] == [job["result"]["name"]]
+    # The old generation's event, arriving late, changes nothing.
+    world.deliver(old)
+    assert world.job(job_id) == job
+
+
+def test_older_generation_arriving_after_newer_is_ignored(world: World) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    old = world.put(f"u/{job_id}/source", _png("coffee.png"))
+    new = world.put(f"u/{job_id}/source", _png("chelsea.png"))
+    world.deliver(new)
+    done = world.job(job_id)
+    world.deliver(old)
+    assert world.job(job_id) == done
+    assert len(world.results(job_id)) == 1
+
+
+# -- leases --------------------------------------------------------------------------------------
+def test_job_left_processing_by_a_crashed_instance_is_reclaimed(world: World) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", _png())
+    gen = int(data["generation"])
+    crashed = world.store.claim(job_id, gen, lease_seconds=300)
+    assert crashed.outcome is jobs.ClaimOutcome.CLAIMED
+    # While the lease lives, the redelivery is told to come back later.
+    with pytest.raises(TransientError):
+        world.deliver(data)
+    assert world.job(job_id)["status"] == "processing"
+    _expire_lease(world, job_id)
+    world.deliver(data)
+    job = world.job(job_id)
+    assert job["status"] == "done" and job["attempts"] == 2
+    # The crashed holder, were it to wake up, can no longer write an outcome.
+    assert not world.store.finish(job_id, gen, {"status": "failed"}, token=crashed.token)
+    assert world.job(job_id)["status"] == "done"
+
+
+def test_a_generation_that_never_finishes_fails_after_max_attempts(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(max_attempts=2)
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", _png())
+    gen = int(data["generation"])
+    for _ in range(2):  # two instances died holding it
+        assert world.store.claim(job_id, gen, lease_seconds=300).outcome.value == "claimed"
+        _expire_lease(world, job_id)
+    world.deliver(data)  # acknowledged: the job has its outcome
+    job = world.job(job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == "too_many_attempts"
+    assert world.results(job_id) == []
+
+
+# -- permanent errors: failed with a code, event acknowledged -----------------------------------
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b"this is not an image at all", "unsupported_format"),
+        (_jpeg()[:4000], "truncated"),
+    ],
+    ids=["not-an-image", "truncated-jpeg"],
+)
+def test_permanent_errors_fail_the_job_and_ack(world: World, payload: bytes, code: str) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    world.deliver(world.put(f"u/{job_id}/source", payload, "image/jpeg"))  # returns: acked
+    job = world.job(job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == code
+    assert job["error"]["message"]
+    assert job["source"]["bytes"] == len(payload) and "result" not in job
+    assert world.results(job_id) == []
+
+
+def test_over_the_pixel_limit_fails(make_world: Callable[..., World]) -> None:
+    world = make_world(max_pixels=100_000)
+    job_id = world.new_api_job(["grayscale"])
+    world.deliver(world.put(f"u/{job_id}/source", _png()))
+    job = world.job(job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == "too_many_pixels"
+
+
+def test_over_the_byte_limit_fails_without_download(make_world: Callable[..., World]) -> None:
+    world = make_world(max_upload_bytes=1000)
+    job_id = world.new_api_job(["grayscale"])
+    world.deliver(world.put(f"u/{job_id}/source", _png()))
+    job = world.job(job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == "too_many_bytes"
+    assert job["timings_ms"]["download"] == 0
+
+
+def test_source_without_a_job_is_acknowledged_and_leaves_nothing(world: World) -> None:
+    job_id = new_job_id()
+    world.deliver(world.put(f"u/{job_id}/source", _png()))
+    assert world.store.get(job_id) is None
+    assert world.results(job_id) == []
+
+
+def test_face_operations_fail_closed(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable() -> Any:
+        raise imaging.DetectionUnavailable("detector missing in this test")
+
+    monkeypatch.setattr(imaging.detect, "_yunet", unavailable)
+    job_id = world.new_api_job(["grayscale", "mosaic_faces"])
+    world.deliver(world.put(f"u/{job_id}/source", _png("astronaut.png")))
+    job = world.job(job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == "detection_unavailable"
+    assert "result" not in job and world.results(job_id) == []
+
+
+# -- transient errors: raise, release, redelivery succeeds ------------------------------------
+class FlakyStorage:
+    """A storage client whose next `fail` downloads or uploads answer 503, then the real one.
+
+    The emulator cannot be made to fail one request on cue; Cloud Storage does, now and then.
+    """
+
+    def __init__(self, real: Any, *, fail_download: int = 0, fail_upload: int = 0) -> None:
+        self._real = real
+        self.fail = {"download": fail_download, "upload": fail_upload}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def bucket(self, name: str) -> Any:
+        return _FlakyBucket(self, self._real.bucket(name))
+
+    def trip(self, kind: str) -> None:
+        if self.fail[kind] > 0:
+            self.fail[kind] -= 1
+            raise gexc.ServiceUnavailable(f"injected 503 on {kind}")
+
+
+class _FlakyBucket:
+    def __init__(self, owner: FlakyStorage, real: Any) -> None:
+        self._owner, self._real = owner, real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def blob(self, *args: Any, **kwargs: Any) -> Any:
+        return _FlakyBlob(self._owner, self._real.blob(*args, **kwargs))
+
+
+class _FlakyBlob:
+    def __init__(self, owner: FlakyStorage, real: Any) -> None:
+        self._owner, self._real = owner, real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def download_as_bytes(self, *args: Any, **kwargs: Any) -> Any:
+        self._owner.trip("download")
+        return self._real.download_as_bytes(*args, **kwargs)
+
+    def upload_from_string(self, *args: Any, **kwargs: Any) -> Any:
+        self._owner.trip("upload")
+        return self._real.upload_from_string(*args, **kwargs)
+
+
+@pytest.mark.parametrize("where", ["download", "upload"])
+def test_transient_storage_error_raises_then_redelivery_succeeds(
+    world: World, where: str
+) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", _png())
+    flaky = FlakyStorage(world.clients.storage, **{f"fail_{where}": 1})
+    world.clients.__dict__["storage"] = flaky  # the cached client, swapped for the wrapper
+    with pytest.raises(TransientError):
+        world.deliver(data)
+    assert flaky.fail[where] == 0  # the injected fault was hit
+    held = world.job(job_id)
+    # Still processing, but the claim was handed back: the redelivery need not wait a lease.
+    assert held["status"] == "processing" and held["lease_until"] <= jobs.utcnow()
+    assert "claim_token" not in held
+    world.deliver(data)
+    job = world.job(job_id)
+    assert job["status"] == "done" and job["attempts"] == 2
+    assert [b.name for b in world.results(job_id)] == [job["result"]["name"]]
+
+
+# -- direct bucket drops ------------------------------------------------------------------------
+def test_drop_with_ops_metadata_gets_a_complete_job(world: World) -> None:
+    name = f"inbox/{new_job_id()}/photo.png"
+    data = world.put(name, _png(), metadata={"ops": " grayscale , "})
+    world.deliver(data)
+    found = world.drop_jobs(name)
+    gens = {j["source"]["generation"] for j in found}
+    assert int(data["generation"]) in gens
+    job = next(j for j in found if j["source"]["generation"] == int(data["generation"]))
+    assert job["origin"] == "drop" and job["ops"] == ["grayscale"]
+    assert len(job["id"]) == 32 and job["filename"] == "photo.png"
+    assert job["status"] == "done" and job["source"]["name"] == name
+    assert job["source"]["sha256"] == hashlib.sha256(_png()).hexdigest()
+    assert set(job["timings_ms"]) == TIMINGS and job["expires_at"] > jobs.utcnow()
+    assert [b.name for b in world.results(job["id"])] == [job["result"]["name"]]
+
+
+def test_redelivered_drop_makes_no_second_job(world: World) -> None:
+    name = f"drops/{new_job_id()}.png"
+    data = world.put(name, _png(), metadata={"ops": "grayscale"})
+    n = 5
+    gate = threading.Barrier(n)
+
+    def one() -> None:
+        gate.wait()
+        _deliver_until_settled(world, data)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    world.deliver(data)
+    found = world.drop_jobs(name)
+    assert len(found) == 1 and found[0]["status"] == "done" and found[0]["attempts"] == 1
+    assert len(world.results(found[0]["id"])) == 1
+
+
+def test_drop_without_metadata_uses_the_default_ops(make_world: Callable[..., World]) -> None:
+    world = make_world(default_ops=("mosaic_faces",))
+    name = f"inbox/{new_job_id()}.png"
+    world.deliver(world.put(name, _png("astronaut.png")))
+    (job,) = world.drop_jobs(name)
+    assert job["ops"] == ["mosaic_faces"] and job["status"] == "done"
+    assert job["faces"]["count"] >= 1 and job["detector"]["name"]
+
+
+def test_drop_with_unknown_ops_fails_with_invalid_ops(world: World) -> None:
+    name = f"inbox/{new_job_id()}.png"
+    world.deliver(world.put(name, _png(), metadata={"ops": "grayscale,sepia"}))
+    (job,) = world.drop_jobs(name)
+    assert job["status"] == "failed" and job["error"]["code"] == "invalid_ops"
+    assert job["ops"] == ["grayscale", "sepia"] and world.results(job["id"]) == []
+
+
+def test_new_generation_of_a_dropped_name_is_a_new_job(world: World) -> None:
+    name = f"inbox/{new_job_id()}.png"
+    first = world.put(name, _png("coffee.png"), metadata={"ops": "grayscale"})
+    world.deliver(first)
+    second = world.put(name, _png("chelsea.png"), metadata={"ops": "grayscale"})
+    world.deliver(second)
+    world.deliver(first)
+    found = world.drop_jobs(name)
+    assert sorted(j["source"]["generation"] for j in found) == sorted(
+        [int(first["generation"]), int(second["generation"])]
+    )
+    assert all(j["status"] == "done" for j in found)
+
+
+def test_objects_outside_the_uploads_bucket_and_folders_are_ignored(world: World) -> None:
+    world.deliver({"bucket": world.config.results_bucket, "name": "r/x/1.jpg", "generation": "1"})
+    folder = world.put(f"inbox/{new_job_id()}/", b"", "application/x-directory")
+    world.deliver(folder)
+    assert world.drop_jobs(folder["name"]) == []
