@@ -27,7 +27,7 @@ from gazokako.errors import (
 )
 from gazokako.logs import log_event
 from gazokako.ratelimit import TokenBucketLimiter, client_key, retry_after_header
-from gazokako.uploads import UploadService
+from gazokako.uploads import NOT_FOUND_MESSAGE, UploadService
 
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
 ALLOWED_REQUEST_HEADERS = "Content-Type"
@@ -115,7 +115,7 @@ class Api:
                 self.service.delete_job(parts[1])
                 return 204, None
             raise MethodNotAllowedFor("GET, DELETE, OPTIONS", "use GET or DELETE /jobs/{id}")
-        raise NotFound("no such route")
+        raise NotFound(NOT_FOUND_MESSAGE)
 
     def respond(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()

@@ -25,6 +25,8 @@ from gazokako.signing import UrlSigner
 
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_FILENAME_CHARS = 255
+# One message for every 404 (unknown job, malformed id, unknown route): nothing to tell apart.
+NOT_FOUND_MESSAGE = "not found"
 OUTPUT_FORMATS = ("jpeg", "jpg", "png", "webp")
 # What GET /jobs/{id} shows of the job's source and result (api/openapi.yaml): never the
 # bucket or object names, which are the server's business.
@@ -169,7 +171,7 @@ class UploadService:
         # A malformed id answers exactly like an unknown one: no oracle for id guessing.
         job = self.store.get(job_id) if is_job_id(job_id) else None
         if job is None:
-            raise NotFound("no such job")
+            raise NotFound(NOT_FOUND_MESSAGE)
         return job
 
     def describe_job(self, job_id: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ The contract is api/openapi.yaml; docs/API.md explains it.
 
 from __future__ import annotations
 
+import json
 import threading
 
 import flask
@@ -13,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from gazokako.api import Api
 from gazokako.clients import default_clients
-from gazokako.uploads import UploadService
+from gazokako.uploads import NOT_FOUND_MESSAGE, UploadService
 
 _api: Api | None = None
 _api_lock = threading.Lock()
@@ -38,7 +39,7 @@ def _framework_error(exc: HTTPException) -> flask.Response:
     /favicon.ico routes, malformed requests) answer in the API's JSON error shape too."""
     code = exc.code or 500
     if code >= 500:
-        body = flask.json.dumps({"error": {"code": "internal", "message": "internal error"}})
+        body = json.dumps({"error": {"code": "internal", "message": "internal error"}})
         return flask.Response(body, status=500, mimetype="application/json")
     status = code if code in (400, 404, 405, 413, 415, 429) else 400
     codes = {
@@ -48,7 +49,6 @@ def _framework_error(exc: HTTPException) -> flask.Response:
         415: "unsupported_media_type",
         429: "rate_limited",
     }
-    body = flask.json.dumps(
-        {"error": {"code": codes.get(status, "invalid_request"), "message": exc.name}}
-    )
+    message = NOT_FOUND_MESSAGE if status == 404 else exc.name
+    body = json.dumps({"error": {"code": codes.get(status, "invalid_request"), "message": message}})
     return flask.Response(body, status=status, mimetype="application/json")
