@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,11 +39,10 @@ def buckets(stack_handle: Stack) -> tuple[str, str]:
 
 
 @pytest.fixture
-def emulator_env(stack_handle: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def emulator_env(stack_handle: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     env = stack_handle.function_env()
     for key in ("STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
         monkeypatch.setenv(key, env[key])
-    yield
 
 
 @dataclass

@@ -337,9 +337,7 @@ class _FlakyBlob:
 
 
 @pytest.mark.parametrize("where", ["download", "upload"])
-def test_transient_storage_error_raises_then_redelivery_succeeds(
-    world: World, where: str
-) -> None:
+def test_transient_storage_error_raises_then_redelivery_succeeds(world: World, where: str) -> None:
     job_id = world.new_api_job(["grayscale"])
     data = world.put(f"u/{job_id}/source", _png())
     flaky = FlakyStorage(world.clients.storage, **{f"fail_{where}": 1})
