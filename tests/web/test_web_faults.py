@@ -223,3 +223,32 @@ def test_failed_detection_explains_that_nothing_was_published(
     page.wait_for_selector("#message[data-key='err.job.other']")
     expect(page.locator("#message-text")).to_contain_text("the reason")
     assert errors == []
+
+
+def test_connection_lost_while_waiting_then_resumed_and_delete_failure(
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext
+) -> None:
+    fake_api.scenario.polls_before_done = 2
+    url = serve_page({"api_base": fake_api.base, "poll_interval_ms": 100})
+    page, errors = open_page(new_context(), url)
+    # The phone goes offline right after the upload: every status request fails.
+    page.route("**/jobs/**", lambda route: route.abort("internetdisconnected"))
+    start(page, noisy_jpeg(64))
+    expect_message(page, "err.network")
+    expect(page.locator("#message-actions button")).to_have_text(["Try again", "Start over"])
+    page.unroute("**/jobs/**")
+    page.click("#message-actions button[data-action='action.retry']")
+    expect(page.locator("#result-section")).to_be_visible()
+    expect(page.locator("#message")).to_be_hidden()
+
+    page.route("**/jobs/**", lambda route: route.abort("internetdisconnected"))
+    page.click("#delete-button")
+    expect_message(page, "err.delete_failed")
+    expect(page.locator("#message-text")).to_contain_text("Could not reach the server")
+    # Nothing was lost: the result is still there and deleting can be tried again.
+    expect(page.locator("#result-section")).to_be_visible()
+    page.unroute("**/jobs/**")
+    page.click("#delete-button")
+    expect_message(page, "deleted")
+    assert fake_api.deleted == ["fakejob0001"]
+    assert errors == []
