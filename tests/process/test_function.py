@@ -1,0 +1,102 @@
+"""The deployed entry point in-process: real binary-mode CloudEvents through the functions
+framework's own app, answering 2xx (ack) or 500 (redeliver) as Eventarc sees it."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import pytest
+from werkzeug.test import TestResponse
+
+import gazokako.clients
+from devstack.bridge import cloudevent_for
+from gazokako.processing import ProcessService
+from tests.process.conftest import World
+from tests.process.test_service import FlakyStorage
+from tests.support.corpus import skimage_image
+
+SOURCE = Path(__file__).resolve().parents[2] / "functions" / "process" / "main.py"
+
+
+class Function:
+    def __init__(self, world: World) -> None:
+        app = functions_framework.create_app(
+            target="process_upload", source=str(SOURCE), signature_type="cloudevent"
+        )
+        self.client = app.test_client()
+        self.module: Any = sys.modules["main"]
+
+    def send(self, data: dict[str, Any], **headers: str) -> TestResponse:
+        ce = cloudevent_for(secrets.token_hex(8), datetime.now(UTC), data)
+        ce.update(headers)
+        return self.client.post("/", data=json.dumps(data), headers=ce)
+
+
+@pytest.fixture
+def function(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], Function]]:
+    cfg = world.config
+    monkeypatch.setenv("PROJECT_ID", cfg.project)
+    monkeypatch.setenv("UPLOADS_BUCKET", cfg.uploads_bucket)
+    monkeypatch.setenv("RESULTS_BUCKET", cfg.results_bucket)
+    monkeypatch.setenv("DEFAULT_OPS", "grayscale")
+    # The function builds its clients from this environment on its first event.
+    monkeypatch.setattr(gazokako.clients, "_clients", None)
+    yield lambda: Function(world)
+    sys.modules.pop("main", None)
+
+
+def test_finalized_event_is_processed_and_acked(
+    world: World, function: Callable[[], Function]
+) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    resp = function().send(world.put(f"u/{job_id}/source", skimage_image("coffee.png")))
+    assert 200 <= resp.status_code < 300, resp.text
+    assert world.job(job_id)["status"] == "done"
+
+
+def test_permanent_error_is_acked_with_a_failed_job(
+    world: World, function: Callable[[], Function]
+) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    resp = function().send(world.put(f"u/{job_id}/source", b"GIF89a not really", "image/gif"))
+    assert 200 <= resp.status_code < 300
+    job = world.job(job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == "unsupported_format"
+
+
+def test_transient_error_answers_500_so_the_event_comes_back(
+    world: World, function: Callable[[], Function]
+) -> None:
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", skimage_image("coffee.png"))
+    fn = function()
+    fn.module._service = ProcessService(world.clients)
+    flaky = FlakyStorage(world.clients.storage, fail_download=1)
+    world.clients.__dict__["storage"] = flaky
+    first = fn.send(data)
+    assert first.status_code == 500 and flaky.fail["download"] == 0
+    assert world.job(job_id)["status"] == "processing"
+    again = fn.send(data)  # the redelivery
+    assert 200 <= again.status_code < 300
+    assert world.job(job_id)["status"] == "done"
+
+
+def test_other_event_types_and_buckets_are_acked_and_ignored(
+    world: World, function: Callable[[], Function]
+) -> None:
+    fn = function()
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", skimage_image("coffee.png"))
+    deleted = fn.send(data, **{"ce-type": "google.cloud.storage.object.v1.deleted"})
+    assert 200 <= deleted.status_code < 300
+    assert world.job(job_id)["status"] == "awaiting_upload"
+    other = fn.send({**data, "bucket": world.config.results_bucket})
+    assert 200 <= other.status_code < 300
+    assert world.job(job_id)["status"] == "awaiting_upload"
