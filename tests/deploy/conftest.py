@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -33,3 +35,33 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in stage.FUNCTIONS:
         stage.stage_function(name, build)
     return build
+
+
+class CheckovVenv:
+    """`make checkov-venv`, started early in the background, awaited by the checkov tests."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            ["make", "--no-print-directory", "--silent", "checkov-venv"],
+            cwd=hcl.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self._output: bytes | None = None
+
+    def wait(self) -> None:
+        if self._output is None:
+            self._output, _ = self._proc.communicate()
+        assert self._proc.returncode == 0, self._output.decode(errors="replace")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkov_venv() -> Iterator[CheckovVenv]:
+    """Build .venv-checkov (a no-op once its stamp exists) while the other tests run.
+
+    On a fresh clone this install is one of the slowest steps of the deploy checks;
+    overlapping it with the smoke test's venvs saves most of its time on two cores.
+    """
+    build = CheckovVenv()
+    yield build
+    build.wait()

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.deploy import hcl
+from tests.deploy.conftest import CheckovVenv
 
 BIN = Path(sys.executable).parent
 CHECKOV = hcl.ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -59,9 +60,10 @@ def test_terraform_fmt_check_catches_bad_formatting(tmp_path: Path) -> None:
     assert retcode != 0 or "main.tf" in out
 
 
-def _checkov(folder: Path) -> dict[str, object]:
-    # The Makefile target builds .venv-checkov once (stamp file), so a fresh clone installs it.
-    subprocess.run(["make", "--no-print-directory", "checkov-venv"], cwd=hcl.ROOT, check=True)
+def _checkov(folder: Path, build: CheckovVenv) -> dict[str, object]:
+    # `make checkov-venv` (started by the conftest fixture) builds .venv-checkov once, behind
+    # a stamp file, so a fresh clone installs it and later runs skip it.
+    build.wait()
     proc = subprocess.run(
         [
             str(CHECKOV),
@@ -83,8 +85,10 @@ def _checkov(folder: Path) -> dict[str, object]:
     return report
 
 
-def test_checkov_passes_with_only_justified_skips() -> None:
-    report = _checkov(hcl.INFRA)
+def test_checkov_passes_with_only_justified_skips(
+    checkov_venv: CheckovVenv,
+) -> None:
+    report = _checkov(hcl.INFRA, checkov_venv)
     summary = report["summary"]
     assert isinstance(summary, dict)
     failed = report["results"]["failed_checks"]  # type: ignore[index]
@@ -98,13 +102,13 @@ def test_checkov_passes_with_only_justified_skips() -> None:
     assert summary["skipped"] == skip_comments
 
 
-def test_checkov_fails_a_public_bucket(tmp_path: Path) -> None:
+def test_checkov_fails_a_public_bucket(tmp_path: Path, checkov_venv: CheckovVenv) -> None:
     (tmp_path / "main.tf").write_text(
         'resource "google_storage_bucket_iam_member" "open" {\n'
         '  bucket = "b"\n  role = "roles/storage.objectViewer"\n  member = "allUsers"\n}\n',
         encoding="utf-8",
     )
-    report = _checkov(tmp_path)
+    report = _checkov(tmp_path, checkov_venv)
     assert report["summary"]["failed"] >= 1  # type: ignore[index]
 
 
