@@ -29,6 +29,12 @@ class _PageHandler(SimpleHTTPRequestHandler):
     """Serves web/ as it is, plus config.json from memory (never a file in web/)."""
 
     config: dict[str, Any] | None = None
+    extra_headers: dict[str, str] | None = None
+
+    def end_headers(self) -> None:
+        for name, value in (self.extra_headers or {}).items():
+            self.send_header(name, value)
+        super().end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -49,8 +55,10 @@ class _PageHandler(SimpleHTTPRequestHandler):
         super().do_GET()
 
 
-def _serve(config: dict[str, Any] | None) -> ThreadingHTTPServer:
-    handler = type("Handler", (_PageHandler,), {"config": config})
+def _serve(
+    config: dict[str, Any] | None, headers: dict[str, str] | None = None
+) -> ThreadingHTTPServer:
+    handler = type("Handler", (_PageHandler,), {"config": config, "extra_headers": headers})
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(WEB)))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -58,12 +66,13 @@ def _serve(config: dict[str, Any] | None) -> ThreadingHTTPServer:
 
 
 @pytest.fixture
-def serve_page() -> Iterator[Callable[[dict[str, Any] | None], str]]:
-    """Starts a static server for web/ with the given config.json; returns the page's URL."""
+def serve_page() -> Iterator[Callable[..., str]]:
+    """Starts a static server for web/ with the given config.json (and extra response
+    headers); returns the page's URL."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(config: dict[str, Any] | None) -> str:
-        server = _serve(config)
+    def start(config: dict[str, Any] | None, headers: dict[str, str] | None = None) -> str:
+        server = _serve(config, headers)
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/"
 

@@ -13,7 +13,7 @@ import numpy as np
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.web.fake_api import FakeApi
-from tests.web.pagekit import big_file, expect_message, open_page, set_file
+from tests.web.pagekit import ROOT, big_file, expect_message, open_page, set_file
 
 Serve = Callable[[dict[str, Any] | None], str]
 NewContext = Callable[..., BrowserContext]
@@ -227,3 +227,40 @@ def test_phone_width_has_no_sideways_scrolling(
             assert b is not None
             assert b["x"] >= 0 and b["x"] + b["width"] <= 375, selector
         assert errors == []
+
+
+def test_page_runs_under_the_production_content_security_policy(
+    serve_page: Callable[..., str], fake_api: FakeApi, new_context: NewContext
+) -> None:
+    hosting = json.loads((ROOT / "infra" / "firebase.json").read_text())
+    csp = next(
+        h["value"]
+        for rule in hosting["hosting"]["headers"]
+        for h in rule["headers"]
+        if h["key"] == "Content-Security-Policy"
+    )
+    # The same policy, with the fake standing in for the API and storage hosts.
+    local = csp.replace("img-src 'self'", f"img-src 'self' {fake_api.base}").replace(
+        "connect-src 'self'", f"connect-src 'self' {fake_api.base}"
+    )
+    url = serve_page(
+        {"api_base": fake_api.base, "poll_interval_ms": 100},
+        {"Content-Security-Policy": local},
+    )
+    context = new_context()
+    context.add_init_script(
+        """window.cspViolations = [];
+        document.addEventListener("securitypolicyviolation",
+            (e) => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI));"""
+    )
+    page, errors = open_page(context, url)
+    set_file(page, "me.jpg", "image/jpeg", small_jpeg())
+    page.click("#start-button")
+    expect(page.locator("#result-section")).to_be_visible()
+    page.wait_for_function("() => document.getElementById('compare-after').naturalWidth === 64")
+    page.fill("#compare-slider", "30")
+    with page.expect_download():
+        page.click("#download-button")
+    page.click("button[data-lang=ja]")
+    assert page.evaluate("window.cspViolations") == []
+    assert errors == []
