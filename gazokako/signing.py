@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import google.auth
+import google.auth.exceptions
 import google.auth.transport.requests
 from google.cloud import storage  # type: ignore[attr-defined]
 from google.oauth2 import service_account
 
 from gazokako.config import MAX_URL_TTL_SECONDS, Config
+from gazokako.errors import TransientError
 
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
@@ -77,16 +79,21 @@ class UrlSigner:
         changes one of them (in production; the local emulator does not check signatures).
         """
         ttl = min(self._config.url_ttl_seconds, MAX_URL_TTL_SECONDS)
-        url = blob.generate_signed_url(
-            version="v4",
-            expiration=dt.timedelta(seconds=ttl),
-            method=method,
-            content_type=content_type,
-            headers=dict(headers or {}),
-            response_disposition=response_disposition,
-            api_access_endpoint=self._config.storage_public_url,
-            **self._signing_kwargs(),
-        )
+        try:
+            url = blob.generate_signed_url(
+                version="v4",
+                expiration=dt.timedelta(seconds=ttl),
+                method=method,
+                content_type=content_type,
+                headers=dict(headers or {}),
+                response_disposition=response_disposition,
+                api_access_endpoint=self._config.storage_public_url,
+                **self._signing_kwargs(),
+            )
+        except google.auth.exceptions.TransportError as exc:
+            # IAM signBlob (or the token refresh before it) failed: the platform's fault, and
+            # the client's retry may well succeed.
+            raise TransientError(f"could not sign the URL: {exc}") from exc
         sent_headers = dict(headers or {})
         if content_type:
             sent_headers["Content-Type"] = content_type
