@@ -37,6 +37,7 @@ const el = {
   progress: $("upload-progress"),
   pct: $("upload-pct"),
   status: $("status"),
+  elapsed: $("status-elapsed"),
   resultSection: $("result-section"),
   resultHeading: $("result-heading"),
   facesCount: $("faces-count"),
@@ -137,7 +138,12 @@ function setStatus(key, params = {}) {
 
 function renderStatus() {
   const view = state.statusView;
-  el.status.textContent = view ? t(view.key, view.params) : "";
+  const text = view ? t(view.key) : "";
+  // The live region changes only when the status does; the ticking seconds sit outside it
+  // so screen readers are not interrupted every second.
+  if (el.status.textContent !== text) el.status.textContent = text;
+  el.elapsed.textContent =
+    view && typeof view.params.s === "number" ? t("status.elapsed", { s: view.params.s }) : "";
 }
 
 function showMessage(key, params = {}, actions = [], ok = false) {
@@ -268,15 +274,15 @@ for (const type of ["dragenter", "dragover"]) {
 for (const type of ["dragleave", "dragend"]) {
   el.dropZone.addEventListener(type, () => el.dropZone.classList.remove("dragging"));
 }
-el.dropZone.addEventListener("drop", (event) => {
+el.dropZone.addEventListener("drop", () => el.dropZone.classList.remove("dragging"));
+// The whole page takes a dropped photo: one that misses the zone must not make the browser
+// navigate away to the file.
+window.addEventListener("dragover", (event) => event.preventDefault());
+window.addEventListener("drop", (event) => {
   event.preventDefault();
-  el.dropZone.classList.remove("dragging");
   const file = event.dataTransfer?.files?.[0];
   if (file) chooseFile(file);
 });
-// A photo dropped just outside the zone must not make the browser navigate away to it.
-window.addEventListener("dragover", (event) => event.preventDefault());
-window.addEventListener("drop", (event) => event.preventDefault());
 
 document.addEventListener("paste", (event) => {
   const items = event.clipboardData ? [...event.clipboardData.items] : [];

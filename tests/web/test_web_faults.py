@@ -4,6 +4,7 @@ finishes, rate limiting, a server-side size refusal and a failed detector."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -136,6 +137,8 @@ def test_processing_timeout_offers_to_keep_waiting(
     page, errors = open_page(new_context(), url)
     start(page, noisy_jpeg(64))
     expect(page.locator("#status")).to_contain_text("Processing your photo")
+    # The seconds tick beside the status, outside the live region.
+    expect(page.locator("#status-elapsed")).to_have_text(re.compile(r"^[1-9]\d* s so far$"))
     expect_message(page, "err.processing_timeout")
     expect(page.locator("#message-text")).to_contain_text("longer than expected")
     polls_at_timeout = fake_api.count("GET", "/jobs/")

@@ -99,8 +99,8 @@ def _drop_or_paste(page: Page, kind: str, name: str, data: bytes, mime: str) -> 
             const dt = new DataTransfer();
             dt.items.add(file);
             const init = { bubbles: true, cancelable: true };
-            if (kind === "drop") {
-                const zone = document.getElementById("drop-zone");
+            if (kind.startsWith("drop")) {
+                const zone = kind === "drop" ? document.getElementById("drop-zone") : document.body;
                 zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, ...init }));
                 zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, ...init }));
             } else {
@@ -126,6 +126,10 @@ def test_drag_and_drop_and_paste_choose_the_photo(
     _drop_or_paste(page, "paste", "image.png", jpeg, "image/jpeg")
     # A pasted screenshot gets a name of its own.
     expect(page.locator("#preview-info")).to_contain_text("pasted.jpg")
+
+    # A photo that misses the zone is taken too, not opened in place of the page.
+    _drop_or_paste(page, "drop-page", "missed.jpg", jpeg, "image/jpeg")
+    expect(page.locator("#preview-info")).to_contain_text("missed.jpg")
 
     _drop_or_paste(page, "drop", "movie.mp4", b"\0\0\0\x18ftypmp42", "video/mp4")
     expect_message(page, "err.wrong_type")
