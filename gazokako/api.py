@@ -29,7 +29,8 @@ from gazokako.logs import log_event
 from gazokako.ratelimit import TokenBucketLimiter, client_key, retry_after_header
 from gazokako.uploads import NOT_FOUND_MESSAGE, UploadService
 
-ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
+UPLOADS_METHODS = "POST, OPTIONS"
+JOB_METHODS = "GET, DELETE, OPTIONS"
 ALLOWED_REQUEST_HEADERS = "Content-Type"
 EXPOSED_HEADERS = "Retry-After"
 MAX_BODY_BYTES = 16_384
@@ -61,13 +62,13 @@ class Api:
             )
         return headers
 
-    def _preflight(self, request: flask.Request) -> flask.Response:
+    def _preflight(self, request: flask.Request, allow: str) -> flask.Response:
         headers = self._cors_headers(request)
-        headers["Allow"] = ALLOWED_METHODS
+        headers["Allow"] = allow
         if "Access-Control-Allow-Origin" in headers:
             headers.update(
                 {
-                    "Access-Control-Allow-Methods": ALLOWED_METHODS,
+                    "Access-Control-Allow-Methods": allow,
                     "Access-Control-Allow-Headers": ALLOWED_REQUEST_HEADERS,
                     "Access-Control-Max-Age": "600",
                 }
@@ -102,7 +103,7 @@ class Api:
         method = request.method
         if parts in (["uploads"], ["uploads", ""]):
             if method != "POST":
-                raise MethodNotAllowedFor("POST, OPTIONS", "use POST /uploads")
+                raise MethodNotAllowedFor(UPLOADS_METHODS, "use POST /uploads")
             self._limit(self.writes, self._client(request))
             body = _json_body(request)
             return 201, self.service.issue_upload_url(body, base_url=self._base_url(request))
@@ -114,13 +115,14 @@ class Api:
                 self._limit(self.reads, self._client(request))
                 self.service.delete_job(parts[1])
                 return 204, None
-            raise MethodNotAllowedFor("GET, DELETE, OPTIONS", "use GET or DELETE /jobs/{id}")
+            raise MethodNotAllowedFor(JOB_METHODS, "use GET or DELETE /jobs/{id}")
         raise NotFound(NOT_FOUND_MESSAGE)
 
     def respond(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()
-        if request.method == "OPTIONS":
-            return self._preflight(request)
+        allow = _allowed_methods(request.path)
+        if request.method == "OPTIONS" and allow is not None:
+            return self._preflight(request, allow)
         headers = self._cors_headers(request)
         try:
             status, body = self._route(request)
@@ -175,6 +177,15 @@ class RateLimitedAfter(RateLimited):
     def __init__(self, retry_after: float) -> None:
         super().__init__("too many requests from this client; retry later")
         self.retry_after = retry_after
+
+
+def _allowed_methods(path: str) -> str | None:
+    parts = path.split("/")[1:]
+    if parts in (["uploads"], ["uploads", ""]):
+        return UPLOADS_METHODS
+    if len(parts) == 2 and parts[0] == "jobs":
+        return JOB_METHODS
+    return None
 
 
 def _route_name(path: str) -> str:

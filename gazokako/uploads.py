@@ -59,16 +59,24 @@ def iso(value: Any) -> str | None:
     return None
 
 
+_INT_OPTIONS = frozenset({"quality", "max_side", "min_face"})
+
+
+def _whole(value: Any) -> Any:
+    """JSON has one number type: 1000.0 is the integer 1000 (as JSON Schema counts it too)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
 def _check_filename(value: Any) -> str:
     if not isinstance(value, str) or len(value) > MAX_FILENAME_CHARS:
         raise InvalidRequest(
             f"filename must be a string of at most {MAX_FILENAME_CHARS} characters"
         )
-    # Control characters would smuggle line breaks into logs and headers; lone surrogates
-    # (legal in JSON, not in UTF-8) cannot be stored at all.
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise InvalidRequest("filename must not contain control characters")
-    return value
+    # The name is only shown back to its owner. Control characters (line breaks into logs and
+    # headers) and lone surrogates (legal in JSON, not storable as UTF-8) become U+FFFD.
+    return "".join("\ufffd" if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in value)
 
 
 def validate_upload_request(
@@ -86,7 +94,7 @@ def validate_upload_request(
         raise UnsupportedMediaType(
             f"content_type must be one of {', '.join(ALLOWED_CONTENT_TYPES)}"
         )
-    size = body.get("size")
+    size = _whole(body.get("size"))
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise InvalidRequest("size must be a positive integer (bytes)")
     if size > max_bytes:
@@ -97,6 +105,7 @@ def validate_upload_request(
     options_raw = body.get("options", {})
     if not isinstance(options_raw, dict):
         raise InvalidRequest("options must be an object", code="invalid_options")
+    options_raw = {k: _whole(v) if k in _INT_OPTIONS else v for k, v in options_raw.items()}
     fmt = options_raw.get("format")
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         # Exact names only, as api/openapi.yaml lists them (imaging would also take "JPEG").
