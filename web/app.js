@@ -390,6 +390,8 @@ async function startJob() {
   state.progressView = { loaded: 0, total: state.file.size };
   renderProgress();
   setStatus("status.creating");
+  // On a short screen the progress is below the button: bring it into view.
+  el.progressSection.scrollIntoView({ block: "nearest" });
 
   let created;
   try {
