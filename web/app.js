@@ -509,7 +509,8 @@ async function poll() {
     stopWaiting();
     const code = job.error?.code || "";
     const key = hasMessage(`err.job.${code}`) ? `err.job.${code}` : "err.job.other";
-    failWith(key, { message: job.error?.message || code || "?" }, [restartAction()]);
+    // The upload may still be stored after a failure, so deleting it is offered here too.
+    failWith(key, { message: job.error?.message || code || "?" }, [restartAction(), deleteAction()]);
     return;
   }
   setStatus(job.status === "processing" ? "status.processing" : "status.awaiting_upload", {
@@ -517,7 +518,11 @@ async function poll() {
   });
   if (Date.now() >= state.deadline) {
     stopWaiting();
-    failWith("err.processing_timeout", { s: elapsedSeconds() }, [waitAction(), restartAction()]);
+    failWith("err.processing_timeout", { s: elapsedSeconds() }, [
+      waitAction(),
+      restartAction(),
+      deleteAction(),
+    ]);
     return;
   }
   schedulePoll();
@@ -711,9 +716,10 @@ el.download.addEventListener("click", async () => {
   setTimeout(() => URL.revokeObjectURL(link.href), 60000);
 });
 
-el.del.addEventListener("click", async () => {
+async function deleteJob() {
   if (!state.jobId) return;
   el.del.disabled = true;
+  clearMessage();
   setStatus("deleting");
   try {
     await api("DELETE", `/jobs/${encodeURIComponent(state.jobId)}`);
@@ -723,13 +729,19 @@ el.del.addEventListener("click", async () => {
       el.del.disabled = false;
       setStatus(null);
       const [key, params] = describeApiError(error);
-      showMessage("err.delete_failed", { detail: t(key, params) });
+      showMessage("err.delete_failed", { detail: t(key, params) }, [deleteAction()]);
       return;
     }
   }
   startOver();
   showMessage("deleted", {}, [], true);
-});
+}
+
+function deleteAction() {
+  return { key: "result.delete", run: () => deleteJob() };
+}
+
+el.del.addEventListener("click", () => deleteJob());
 
 el.again.addEventListener("click", () => startOver());
 

@@ -225,6 +225,13 @@ def test_failed_detection_explains_that_nothing_was_published(
     start(page, noisy_jpeg(64))
     page.wait_for_selector("#message[data-key='err.job.other']")
     expect(page.locator("#message-text")).to_contain_text("the reason")
+    # The photo that failed can still be deleted from the message.
+    expect(page.locator("#message-actions button")).to_have_text(
+        ["最初からやり直す", "写真を今すぐ削除"]
+    )
+    page.click("#message-actions button[data-action='result.delete']")
+    expect_message(page, "deleted")
+    assert fake_api.deleted == ["fakejob0002"]
     assert errors == []
 
 

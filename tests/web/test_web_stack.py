@@ -222,15 +222,21 @@ def test_failures_on_the_real_stack_are_explained(
     # Not an image: the browser cannot tell for sure, so the server decides and says so.
     set_file(page, "holiday.png", "image/png", b"these bytes are not a picture at all")
     expect(page.locator("#preview-broken")).to_be_visible()
-    page.click("#start-button")
+    with page.expect_response(lambda r: r.url.endswith("/uploads")) as created:
+        page.click("#start-button")
+    job_id = created.value.json()["id"]
     page.wait_for_selector("#message:not([hidden])", timeout=PROCESS_WAIT_MS)
     expect_message(page, "err.job.unsupported_format")
     expect(page.locator("#message-text")).to_contain_text("not a picture we can read")
     expect(page.locator("#result-section")).to_be_hidden()
+    # What was uploaded can be deleted from the failure message.
+    page.click("#message-actions button[data-action='result.delete']")
+    expect_message(page, "deleted")
+    gone = requests.get(f"{stack['upload_api']}/jobs/{job_id}", timeout=30)
+    assert gone.status_code == 404
 
     # A photo cut off in transit.
     png = skimage_data("coffee.png").read_bytes()
-    page.click("#message-actions button[data-action='action.restart']")
     set_file(page, "cut.png", "image/png", png[: len(png) // 2])
     page.click("#start-button")
     page.wait_for_selector("#message:not([hidden])", timeout=PROCESS_WAIT_MS)
