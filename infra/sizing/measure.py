@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -56,8 +57,9 @@ print(json.dumps({"baseline_rss_mib": baseline, "peak_rss_mib": peak,
 def make_photo(width: int, height: int, path: Path) -> int:
     rng = np.random.default_rng(7)
     cache = ROOT / ".local" / "cache" / "skimage"
-    tiles = [cv2.imread(str(cache / n)) for n in ("astronaut.png", "coffee.png", "chelsea.png")]
-    tiles = [t for t in tiles if t is not None]
+    read = [cv2.imread(str(cache / n)) for n in ("astronaut.png", "coffee.png", "chelsea.png")]
+    tiles: list[Any] = [t for t in read if t is not None]
+    canvas: Any
     if tiles:
         canvas = np.zeros((height, width, 3), np.uint8)
         side = max(width, height) // 6
