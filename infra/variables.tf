@@ -154,3 +154,9 @@ variable "hosting_site_id" {
   type        = string
   default     = null
 }
+
+variable "public_api_iam" {
+  description = "Make the upload API public with an allUsers run.invoker grant. Set false where an org policy forbids allUsers, then run `gcloud run services update NAME --no-invoker-iam-check` once (docs/DEPLOY.md)."
+  type        = bool
+  default     = true
+}
