@@ -25,8 +25,6 @@ resource "google_service_account" "build" {
   description  = "Cloud Build identity that turns the staged sources into function images."
 }
 
-data "google_project" "this" {}
-
 # --- upload API ---------------------------------------------------------------------------
 
 # Signed URLs are signed through IAM signBlob as the function's own account: no key exists.

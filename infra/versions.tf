@@ -24,8 +24,11 @@ provider "google" {
   region  = var.region
 }
 
-# Firebase Hosting resources exist only in the beta provider.
+# Firebase Hosting resources exist only in the beta provider. The Firebase management API
+# wants a quota project when Terraform runs with a person's credentials.
 provider "google-beta" {
-  project = var.project_id
-  region  = var.region
+  project               = var.project_id
+  region                = var.region
+  user_project_override = true
+  billing_project       = var.project_id
 }
