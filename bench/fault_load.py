@@ -476,11 +476,13 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="clients uploading at once")
     parser.add_argument("--large", action="store_true", help="add a 12 MP JPEG to the mix")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--state-dir", help="where the stack keeps its logs (default: a new temp dir)"
+    )
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory(prefix="gazokako-fault-") as tmp,
-        fault_stack(Path(tmp)) as stack,
-    ):
+    state = Path(args.state_dir or tempfile.mkdtemp(prefix="gazokako-fault-"))
+    print(f"stack state and logs: {state}", file=sys.stderr, flush=True)
+    with fault_stack(state) as stack:
         report = run(
             stack,
             uploads=args.uploads,

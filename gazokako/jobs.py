@@ -45,6 +45,11 @@ RETRYABLE = (
 )
 
 
+def _lost_race(exc: ValueError) -> bool:
+    # google-cloud-firestore gives up on a contended transaction with a bare ValueError.
+    return str(exc).startswith("Failed to commit transaction")
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -170,6 +175,10 @@ class JobStore:
             return attempt(self._db.transaction())  # type: ignore[no-any-return]
         except RETRYABLE as exc:
             raise TransientError(f"could not claim job: {exc}") from exc
+        except ValueError as exc:
+            if _lost_race(exc):
+                raise TransientError(f"could not claim job: {exc}") from exc
+            raise
 
     def finish(
         self,
@@ -208,6 +217,10 @@ class JobStore:
             return attempt(self._db.transaction())  # type: ignore[no-any-return]
         except RETRYABLE as exc:
             raise TransientError(f"could not finish job: {exc}") from exc
+        except ValueError as exc:
+            if _lost_race(exc):
+                raise TransientError(f"could not finish job: {exc}") from exc
+            raise
 
     def release(self, job_id: str, generation: int, token: str) -> None:
         """Give up a claim after a transient failure, so the redelivery need not wait out the
@@ -237,6 +250,9 @@ class JobStore:
             attempt(self._db.transaction())
         except RETRYABLE:
             return
+        except ValueError as exc:
+            if not _lost_race(exc):
+                raise
 
     def create_drop_job(
         self, bucket: str, name: str, generation: int, fields: Mapping[str, Any], job_id: str
@@ -272,3 +288,7 @@ class JobStore:
             return attempt(self._db.transaction())  # type: ignore[no-any-return]
         except RETRYABLE as exc:
             raise TransientError(f"could not record the dropped object: {exc}") from exc
+        except ValueError as exc:
+            if _lost_race(exc):
+                raise TransientError(f"could not record the dropped object: {exc}") from exc
+            raise
