@@ -84,12 +84,17 @@ class Report:
     uploads: int
     drops: int
     seconds: float = 0.0
+    upload_seconds: float = 0.0  # until the last object was in the bucket
     throughput_per_s: float = 0.0
     latency_p50_s: float = 0.0
     latency_p99_s: float = 0.0
     latency_max_s: float = 0.0
     outcomes: dict[str, int] = field(default_factory=dict)
     kills: int = 0
+    # claims per job: more than 1 means a crash, a lost lease or a transient error was retried
+    attempts: dict[str, int] = field(default_factory=dict)
+    # median time inside the processor (claim to result written) per kind of item, ms
+    processing_p50_ms: dict[str, float] = field(default_factory=dict)
     bridge: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -352,6 +357,17 @@ def _measure(
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
         report.latency_p99_s = round(p99, 3)
         report.latency_max_s = round(latencies[-1], 3)
+    attempts: Counter[str] = Counter(str(j.get("attempts", 0)) for j in jobs)
+    report.attempts = dict(sorted(attempts.items()))
+    per_label: dict[str, list[float]] = {}
+    for s in sent:
+        for j in by_object.get(s.object_name, [])[:1]:
+            total = (j.get("timings_ms") or {}).get("total")
+            if total is not None:
+                per_label.setdefault(f"{s.item.label}:{j.get('status')}", []).append(total)
+    report.processing_p50_ms = {
+        k: round(statistics.median(v), 1) for k, v in sorted(per_label.items())
+    }
     last = max((j["finished_at"] for j in jobs if j.get("finished_at")), default=None)
     if last is not None:
         span = (last - started_at).total_seconds()
@@ -378,7 +394,8 @@ def run(
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
     sent = _upload_all(harness, items, kills=kills, concurrency=concurrency, report=report, say=say)
-    say(f"{len(sent)} objects uploaded in {time.monotonic() - started:.1f}s")
+    report.upload_seconds = round(time.monotonic() - started, 2)
+    say(f"{len(sent)} objects uploaded in {report.upload_seconds}s")
     jobs, by_object = _wait_for_outcomes(harness, sent, give_up_after)
     report.seconds = round(time.monotonic() - started, 2)
     _check(report, harness, sent, by_object, jobs)
