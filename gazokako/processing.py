@@ -51,6 +51,14 @@ def parse_ops_metadata(raw: object, default: tuple[str, ...]) -> list[str]:
     return [p[:_MAX_OP_CHARS] for p in parts[:_MAX_DROP_OPS]]
 
 
+def _as_int(value: object) -> int:
+    """int64 fields arrive as JSON strings; a malformed one counts as absent."""
+    try:
+        return int(str(value or 0))
+    except ValueError:
+        return 0
+
+
 def split_detector(detector: str | None) -> dict[str, str] | None:
     if not detector:
         return None
@@ -71,10 +79,7 @@ class ProcessService:
         ce_type = attributes.get("type")
         bucket = str(data.get("bucket", ""))
         name = str(data.get("name", ""))
-        try:
-            generation = int(data.get("generation") or 0)
-        except (TypeError, ValueError):
-            generation = 0
+        generation = _as_int(data.get("generation"))
         if ce_type is not None and ce_type != FINALIZED:
             log_event("process.ignored", bucket=bucket, object=name, reason=f"type {ce_type}")
             return
@@ -98,10 +103,7 @@ class ProcessService:
             self.config.default_ops,
         )
         now = jobs.utcnow()
-        try:
-            declared = int(data.get("size") or 0)
-        except (TypeError, ValueError):
-            declared = 0
+        declared = _as_int(data.get("size"))
         candidate = new_job_id()
         fields = {
             "id": candidate,
@@ -199,7 +201,7 @@ class ProcessService:
             "source.content_type": str(data.get("contentType") or ""),
         }
         try:
-            declared = int(data.get("size") or 0)
+            declared = _as_int(data.get("size"))
             if declared > self.config.max_upload_bytes:
                 raise PermanentError(
                     f"object has {declared} bytes; the maximum is {self.config.max_upload_bytes}",

@@ -429,6 +429,9 @@ def test_new_generation_of_a_dropped_name_is_a_new_job(world: World) -> None:
 
 def test_objects_outside_the_uploads_bucket_and_folders_are_ignored(world: World) -> None:
     world.deliver({"bucket": world.config.results_bucket, "name": "r/x/1.jpg", "generation": "1"})
+    # A malformed event is acknowledged (it can never succeed), not retried forever.
+    world.deliver({"bucket": world.config.uploads_bucket, "name": "inbox/a", "generation": "x"})
+    assert world.drop_jobs("inbox/a") == []
     folder = world.put(f"inbox/{new_job_id()}/", b"", "application/x-directory")
     world.deliver(folder)
     assert world.drop_jobs(folder["name"]) == []
