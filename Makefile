@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/dev.txt functions/upload/requirements.txt functions/process/requirements.txt
 
-.PHONY: dev test lint typecheck unit venv clean browser stage checkov-venv
+.PHONY: dev test lint typecheck unit venv clean browser stage checkov-venv test-imaging-312 bench
 
 # The venv is rebuilt only when a requirements file changes, so a second run is quick.
 $(STAMP): $(REQS)
@@ -15,6 +15,7 @@ $(STAMP): $(REQS)
 	@touch $(STAMP)
 
 venv: $(STAMP)
+	@$(PY) -m imaging.models fetch >/dev/null
 
 dev: venv
 	$(PY) -m devstack up
@@ -45,6 +46,22 @@ $(CHECKOV_STAMP): requirements/checkov.txt
 	@touch $(CHECKOV_STAMP)
 
 checkov-venv: $(CHECKOV_STAMP)
+
+# imaging on the deployed runtime's Python (3.12), in its own venv from the process
+# function's requirements plus the test tools pinned in requirements/dev.txt.
+PYTHON312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
+VENV312 := .venv-py312
+$(VENV312)/.installed: functions/process/requirements.txt requirements/dev.txt
+	@test -x $(VENV312)/bin/python || $(PYTHON312) -m venv $(VENV312)
+	$(VENV312)/bin/python -m pip install --quiet --disable-pip-version-check -r functions/process/requirements.txt -c requirements/dev.txt pytest hypothesis pillow
+	@touch $@
+
+test-imaging-312: venv $(VENV312)/.installed
+	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests/imaging
+
+# Imaging benchmark: writes bench/RESULTS.md (not a test; takes several minutes).
+bench: venv
+	$(PY) -m bench.imaging_bench
 
 clean:
 	rm -rf $(VENV) .venv-checkov build .local
