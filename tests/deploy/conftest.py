@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -37,15 +38,16 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build
 
 
-class CheckovVenv:
-    """`make checkov-venv`, started early in the background, awaited by the checkov tests."""
+class Background:
+    """A setup command started early in the background and awaited by the tests needing it.
 
-    def __init__(self) -> None:
+    On a fresh clone the slow steps of the deploy checks are installs and downloads; started
+    together at the beginning of the session they overlap with the smoke test's venv builds.
+    """
+
+    def __init__(self, command: list[str]) -> None:
         self._proc = subprocess.Popen(
-            ["make", "--no-print-directory", "--silent", "checkov-venv"],
-            cwd=hcl.ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            command, cwd=hcl.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         self._output: bytes | None = None
 
@@ -56,12 +58,16 @@ class CheckovVenv:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def checkov_venv() -> Iterator[CheckovVenv]:
-    """Build .venv-checkov (a no-op once its stamp exists) while the other tests run.
+def checkov_venv() -> Iterator[Background]:
+    """`make checkov-venv`: builds .venv-checkov once (stamp file), a no-op afterwards."""
+    build = Background(["make", "--no-print-directory", "--silent", "checkov-venv"])
+    yield build
+    build.wait()
 
-    On a fresh clone this install is one of the slowest steps of the deploy checks;
-    overlapping it with the smoke test's venvs saves most of its time on two cores.
-    """
-    build = CheckovVenv()
+
+@pytest.fixture(scope="session", autouse=True)
+def provider_schemas() -> Iterator[Background]:
+    """The Google provider's schema, downloaded once into .local/cache/provider-schema/."""
+    build = Background([sys.executable, "-m", "tests.deploy.provider_schema"])
     yield build
     build.wait()

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.deploy import hcl
-from tests.deploy.conftest import CheckovVenv
+from tests.deploy.conftest import Background
 
 BIN = Path(sys.executable).parent
 CHECKOV = hcl.ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -60,7 +60,7 @@ def test_terraform_fmt_check_catches_bad_formatting(tmp_path: Path) -> None:
     assert retcode != 0 or "main.tf" in out
 
 
-def _checkov(folder: Path, build: CheckovVenv) -> dict[str, object]:
+def _checkov(folder: Path, build: Background) -> dict[str, object]:
     # `make checkov-venv` (started by the conftest fixture) builds .venv-checkov once, behind
     # a stamp file, so a fresh clone installs it and later runs skip it.
     build.wait()
@@ -86,7 +86,7 @@ def _checkov(folder: Path, build: CheckovVenv) -> dict[str, object]:
 
 
 def test_checkov_passes_with_only_justified_skips(
-    checkov_venv: CheckovVenv,
+    checkov_venv: Background,
 ) -> None:
     report = _checkov(hcl.INFRA, checkov_venv)
     summary = report["summary"]
@@ -102,7 +102,7 @@ def test_checkov_passes_with_only_justified_skips(
     assert summary["skipped"] == skip_comments
 
 
-def test_checkov_fails_a_public_bucket(tmp_path: Path, checkov_venv: CheckovVenv) -> None:
+def test_checkov_fails_a_public_bucket(tmp_path: Path, checkov_venv: Background) -> None:
     (tmp_path / "main.tf").write_text(
         'resource "google_storage_bucket_iam_member" "open" {\n'
         '  bucket = "b"\n  role = "roles/storage.objectViewer"\n  member = "allUsers"\n}\n',
