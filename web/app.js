@@ -402,7 +402,9 @@ async function startJob() {
       ops,
     });
   } catch (error) {
-    failWith(...describeApiError(error), [retryAction()]);
+    // Trying the same request again only helps when the refusal was not about the photo.
+    const final = error.kind === "http" && [400, 413, 415].includes(error.status);
+    failWith(...describeApiError(error), final ? [] : [retryAction()]);
     return;
   }
   state.jobId = created.id;

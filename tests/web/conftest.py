@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
 
 from tests.web.fake_api import FakeApi
 from tests.web.pagekit import CACHE, CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB
+
+# expect() waits 5 s by default; on a busy 2-core machine that is too tight for a decode.
+expect.set_options(timeout=WAIT_MS)
 
 SKIMAGE_WHEEL = "scikit-image==0.26.0"
 AXE = "axe-core@4.14.1"

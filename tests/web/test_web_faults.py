@@ -203,9 +203,12 @@ def test_rate_limit_and_server_side_size_refusal(
     fake_api.scenario.create_status = 429
     start(page, noisy_jpeg(64))
     expect_message(page, "err.rate_limited")
+    expect(page.locator("#message-actions button")).to_have_text(["Try again"])
     fake_api.scenario.create_status = 413
     page.click("#start-button")
     expect_message(page, "err.too_large")
+    # Sending the same photo again would be refused again, so no retry is offered.
+    expect(page.locator("#message-actions button")).to_have_count(0)
     assert errors == []
 
 

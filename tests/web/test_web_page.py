@@ -88,6 +88,10 @@ def test_wrong_type_too_large_and_empty_are_refused_before_any_request(
     expect(page.locator("#message")).to_be_hidden()
     expect(page.locator("#start-button")).to_be_enabled()
     expect(page.locator("#preview-dims")).to_have_text("80 × 60 ピクセル")
+    # Nothing to do is refused too.
+    page.check("#op-none")
+    page.click("#start-button")
+    expect_message(page, "err.no_op")
     assert fake_api.requests == []
     assert errors == []
 
