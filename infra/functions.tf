@@ -64,6 +64,12 @@ resource "google_cloudfunctions2_function" "upload" {
     environment_variables = merge(local.common_env, {
       ALLOWED_ORIGINS        = join(",", local.allowed_origins)
       SIGNER_SERVICE_ACCOUNT = google_service_account.upload.email
+      # functions-framework runs gunicorn with 4 threads per CPU unless told otherwise, which
+      # would cap the concurrency set above at 4.
+      THREADS = tostring(var.upload_concurrency)
+      # Only Google's front end reaches the container: trust its X-Forwarded-Proto, so the
+      # status_url the API returns is https.
+      FORWARDED_ALLOW_IPS = "*"
     })
   }
 

@@ -228,14 +228,17 @@ def test_entry_points_exist_in_the_function_sources(tf: hcl.Config) -> None:
 def test_environment_names_are_the_ones_the_code_reads(tf: hcl.Config) -> None:
     config_source = (hcl.ROOT / "gazokako" / "config.py").read_text(encoding="utf-8")
     read_by_config = set(re.findall(r"\"([A-Z][A-Z0-9_]+)\"", config_source))
-    # Read by functions-framework itself, not by gazokako.
-    read_by_framework = {"LOG_EXECUTION_ID"}
+    # Read by functions-framework and its gunicorn, not by gazokako.
+    read_by_framework = {"LOG_EXECUTION_ID", "THREADS", "FORWARDED_ALLOW_IPS"}
     for name in FUNCTIONS:
         env = _env(tf, name)
         unknown = set(env) - read_by_config - read_by_framework
         assert not unknown, f"{name} sets {unknown}, which gazokako/config.py never reads"
         assert {"PROJECT_ID", "UPLOADS_BUCKET", "RESULTS_BUCKET"} <= set(env)
-    assert {"ALLOWED_ORIGINS", "SIGNER_SERVICE_ACCOUNT"} <= set(_env(tf, "upload"))
+    upload = _env(tf, "upload")
+    assert {"ALLOWED_ORIGINS", "SIGNER_SERVICE_ACCOUNT"} <= set(upload)
+    # gunicorn's thread count must follow the configured request concurrency.
+    assert upload["THREADS"] == "${tostring(var.upload_concurrency)}"
 
 
 def test_process_sizing_is_one_image_per_instance(tf: hcl.Config) -> None:
