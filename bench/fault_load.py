@@ -468,12 +468,15 @@ def _check(
 
 
 @contextmanager
-def fault_stack(state_dir: Path) -> Iterator[Stack]:
+def fault_stack(state_dir: Path, *, faults: bool = True) -> Iterator[Stack]:
+    """A stack of its own; with `faults=False` the same stack without injected faults, as a
+    baseline for the numbers."""
+    bridge_args = [*FAULT_BRIDGE_ARGS, "--seed=11"] if faults else ["--workers=8"]
     stack = Stack(
         state_dir,
         env={},
         process_env=FAULT_PROCESS_ENV,
-        bridge_args=[*FAULT_BRIDGE_ARGS, "--seed=11"],
+        bridge_args=bridge_args,
     )
     stack.start()
     try:
@@ -494,12 +497,15 @@ def main() -> int:
     parser.add_argument("--large", action="store_true", help="add a 12 MP JPEG to the mix")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--no-faults", action="store_true", help="baseline: no injected faults (use --kills 0)"
+    )
+    parser.add_argument(
         "--state-dir", help="where the stack keeps its logs (default: a new temp dir)"
     )
     args = parser.parse_args()
     state = Path(args.state_dir or tempfile.mkdtemp(prefix="gazokako-fault-"))
     print(f"stack state and logs: {state}", file=sys.stderr, flush=True)
-    with fault_stack(state) as stack:
+    with fault_stack(state, faults=not args.no_faults) as stack:
         report = run(
             stack,
             uploads=args.uploads,
