@@ -38,7 +38,9 @@ def test_api_matches_its_contract(case: schemathesis.Case, api: str) -> None:
     case.call_and_validate(base_url=api)
 
 
-class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+# Preflights answer for the route, not the job: OPTIONS after DELETE is rightly still 204,
+# which schemathesis's use-after-free check would take for a deleted job still served.
+class Workflow(schema.exclude(method="OPTIONS").as_state_machine()):  # type: ignore[misc]
     """Chains of calls along the document's links: create, then read or erase that very job."""
 
     base_url = ""
