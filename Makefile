@@ -57,7 +57,7 @@ $(VENV312)/.installed: functions/process/requirements.txt requirements/dev.txt
 	@touch $@
 
 test-imaging-312: venv $(VENV312)/.installed
-	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests/imaging
+	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider --noconftest tests/imaging
 
 # Imaging benchmark: writes bench/RESULTS.md (not a test; takes several minutes).
 bench: venv
