@@ -665,20 +665,35 @@ el.slider.addEventListener("input", () => setSlider(Number(el.slider.value)));
 
 // Dragging on the picture itself moves the divider too (the range input stays the keyboard way).
 el.compare.addEventListener("pointerdown", (event) => {
+  // Otherwise the browser starts dragging the picture itself and cancels the pointer.
+  event.preventDefault();
+  const touch = event.pointerType === "touch";
+  const start = { x: event.clientX, y: event.clientY };
+  let engaged = !touch;
   const move = (e) => {
+    if (!engaged) {
+      const dx = Math.abs(e.clientX - start.x);
+      const dy = Math.abs(e.clientY - start.y);
+      if (dx < 8 || dx < dy) return;
+      engaged = true;
+    }
     const rect = el.compare.getBoundingClientRect();
     const value = Math.min(100, Math.max(0, ((e.clientX - rect.left) / rect.width) * 100));
     el.slider.value = String(Math.round(value));
     setSlider(value);
   };
-  move(event);
+  const stop = () => {
+    el.compare.removeEventListener("pointermove", move);
+    el.compare.removeEventListener("pointerup", stop);
+    el.compare.removeEventListener("pointercancel", stop);
+  };
+  // A finger that lands on the picture may only mean to scroll past it: the divider follows
+  // it only once it moves sideways (a vertical swipe is the page's, and cancels the pointer).
+  if (!touch) move(event);
   el.compare.setPointerCapture(event.pointerId);
   el.compare.addEventListener("pointermove", move);
-  el.compare.addEventListener(
-    "pointerup",
-    () => el.compare.removeEventListener("pointermove", move),
-    { once: true },
-  );
+  el.compare.addEventListener("pointerup", stop);
+  el.compare.addEventListener("pointercancel", stop);
 });
 
 async function fetchResultBlob(url) {

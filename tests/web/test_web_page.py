@@ -186,6 +186,14 @@ def test_keyboard_only_path_and_accessibility_checks(
     # Focus moves to the result so screen readers and keyboards land on it.
     assert page.evaluate("document.activeElement.id") == "result-heading"
     assert fake_api.uploads[0]["ops"] == ["grayscale", "blur_faces"]
+    # Dragging on the picture moves the divider as well.
+    box = page.locator("#compare").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    assert page.input_value("#compare-slider") == "25"
     page.focus("#compare-slider")
     page.keyboard.press("End")
     assert page.evaluate("document.getElementById('compare-after-clip').style.clipPath") == (
@@ -234,6 +242,27 @@ def test_phone_width_has_no_sideways_scrolling(
             b = page.locator(selector).bounding_box()
             assert b is not None
             assert b["x"] >= 0 and b["x"] + b["width"] <= 375, selector
+        # A finger dragged sideways on the picture moves the divider.
+        page.locator("#compare").scroll_into_view_if_needed()
+        b = page.locator("#compare").bounding_box()
+        assert b is not None
+        y = b["y"] + b["height"] / 2
+        cdp = page.context.new_cdp_session(page)
+        for kind, x in (("touchStart", 0.7), ("touchMove", 0.5), ("touchMove", 0.3)):
+            point = {"x": b["x"] + b["width"] * x, "y": y}
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [point]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        page.wait_for_function("() => document.getElementById('compare-slider').value === '30'")
+        # A finger swiped upwards on the picture still scrolls the page.
+        before = page.evaluate("window.scrollY")
+        x = b["x"] + b["width"] / 2
+        for kind, dy in (("touchStart", 0), ("touchMove", -60), ("touchMove", -120)):
+            point = {"x": x, "y": y + dy}
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [point]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        page.wait_for_function(f"() => window.scrollY > {before}")
+        # ... and leaves the divider where it was.
+        assert page.input_value("#compare-slider") == "30"
         assert errors == []
 
 
