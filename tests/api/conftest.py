@@ -14,11 +14,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.stack import Stack
 from tests.api.instance import start_upload_function
 
-# The limited instance: small numbers so a test can exhaust a bucket in a few requests.
+# The limited instance: a small burst to exhaust in a few requests, and a refill so slow (one
+# token a minute) that a slow machine cannot refill a bucket in the middle of a test.
 LIMITED = {
-    "RATE_LIMIT_PER_MINUTE": "30",
+    "RATE_LIMIT_PER_MINUTE": "1",
     "RATE_LIMIT_BURST": "3",
-    "RATE_LIMIT_READS_PER_MINUTE": "60",
+    "RATE_LIMIT_READS_PER_MINUTE": "1",
     "RATE_LIMIT_READS_BURST": "5",
     "TRUSTED_PROXY_HOPS": "1",
 }

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import requests
 
+from devstack.stack import Stack
 from gazokako.ratelimit import TokenBucketLimiter, client_key, retry_after_header
 from tests.api.conftest import LIMITED
+from tests.api.instance import start_upload_function
 
 
 class Clock:
@@ -134,3 +136,19 @@ def test_status_url_uses_the_scheme_the_front_end_reports(limited_api: str) -> N
     resp = _post(limited_api, "198.51.100.30", **{"X-Forwarded-Proto": "https"})
     assert resp.status_code == 201
     assert resp.json()["status_url"].startswith("https://127.0.0.1:")
+
+
+def test_each_instance_counts_alone(limited_api: str, stack_handle: Stack) -> None:
+    """The documented limit of the guarantee: buckets are per instance, so a client reaching
+    two instances gets each one's burst (total bounded by the number of instances)."""
+    burst = int(LIMITED["RATE_LIMIT_BURST"])
+    client = "198.51.100.40"
+    assert [_post(limited_api, client).status_code for _ in range(burst + 1)] == [201] * burst + [
+        429
+    ]
+    proc, other = start_upload_function(stack_handle, "upload-limited-2", LIMITED, threads=2)
+    try:
+        statuses = [_post(other, client).status_code for _ in range(burst + 1)]
+    finally:
+        proc.stop()
+    assert statuses == [201] * burst + [429]
