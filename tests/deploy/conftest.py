@@ -32,6 +32,7 @@ def tf() -> hcl.Config:
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """build/ as scripts/stage.py writes it, in a temporary folder (build/ stays untouched)."""
     stage = load_stage_script()
+    stage.ensure_models()
     build = tmp_path_factory.mktemp("build")
     for name in stage.FUNCTIONS:
         stage.stage_function(name, build)

