@@ -88,8 +88,9 @@ class Config:
     # Proxies in front that append to X-Forwarded-For: 1 on Cloud Run (its front end), 0 when
     # clients connect directly (the local stack). Decides which address is "the client".
     trusted_proxy_hops: int = 1
-    # Process function: claims of one object generation before the job is failed for good. A
-    # picture that kills the instance every time (memory) must not be retried forever.
+    # Process function: holders of one object generation that may die (lease run out, no
+    # outcome) before the job is failed for good. A picture that kills the instance every time
+    # (memory) must not be retried forever.
     max_attempts: int = 8
 
     @classmethod

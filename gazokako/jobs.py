@@ -59,7 +59,7 @@ class ClaimOutcome(enum.Enum):
     ALREADY_FINISHED = "already_finished"  # this generation (or a newer one) has its outcome
     BUSY = "busy"  # another delivery holds a live lease on this generation
     NO_JOB = "no_job"  # no job document of that id
-    EXHAUSTED = "exhausted"  # too many claims of this generation: the job was failed instead
+    EXHAUSTED = "exhausted"  # too many holders of this generation died: the job was failed
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,8 @@ class JobStore:
         """Take ownership of processing `generation` of the job's source, or say why not.
 
         Decided in one transaction, so of any number of simultaneous deliveries exactly one gets
-        CLAIMED. A lease that ran out (its holder crashed) is taken over; after `max_attempts`
-        claims of the same generation the job is failed instead of being tried again.
+        CLAIMED. A lease that ran out (its holder crashed) is taken over; once `max_attempts`
+        holders of the same generation died without an outcome, the job is failed instead.
         """
         ref = self._ref(job_id)
         token = secrets.token_urlsafe(16)
@@ -140,13 +140,18 @@ class JobStore:
             if same and lease_until is not None and lease_until > now:
                 return Claim(ClaimOutcome.BUSY, job)
             attempts = int(job.get("attempts") or 0) + 1 if same else 1
-            if max_attempts is not None and attempts > max_attempts:
+            # A claim still holding its token was neither finished nor released: its holder died
+            # (a transient error releases the claim and does not count here).
+            lost = int(job.get("lost_claims") or 0) if same else 0
+            if same and job.get("claim_token"):
+                lost += 1
+            if max_attempts is not None and lost >= max_attempts:
                 failed = {
                     "status": FAILED,
                     "error": {
                         "code": "too_many_attempts",
-                        "message": f"processing was tried {max_attempts} times without an "
-                        "outcome (the processor stopped each time)",
+                        "message": f"the processor stopped {lost} times while processing "
+                        "this image without an outcome",
                     },
                     "result": firestore.DELETE_FIELD,
                     "faces": firestore.DELETE_FIELD,
@@ -165,6 +170,7 @@ class JobStore:
                 "lease_until": now + dt.timedelta(seconds=lease_seconds),
                 "claim_token": token,
                 "attempts": attempts,
+                "lost_claims": lost,
                 "claimed_at": now,
                 "updated_at": now,
             }

@@ -173,8 +173,6 @@ class ProcessService:
             self._run(
                 claim, job_id=job_id, bucket=bucket, name=name, generation=generation, data=data
             )
-        except PermanentError:
-            raise
         except BaseException:
             # Transient (or a crash of ours): hand the claim back so the redelivery can start at
             # once rather than after the lease; then let the event be delivered again.

@@ -230,6 +230,7 @@ def test_a_generation_that_never_finishes_fails_after_max_attempts(
     world.deliver(data)  # acknowledged: the job has its outcome
     job = world.job(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "too_many_attempts"
+    assert job["lost_claims"] == 1  # the second holder's death is the one that ends it
     assert world.results(job_id) == []
 
 
@@ -356,6 +357,19 @@ def test_transient_storage_error_raises_then_redelivery_succeeds(world: World, w
     job = world.job(job_id)
     assert job["status"] == "done" and job["attempts"] == 2
     assert [b.name for b in world.results(job_id)] == [job["result"]["name"]]
+
+
+def test_transient_failures_are_not_counted_as_crashes(make_world: Callable[..., World]) -> None:
+    world = make_world(max_attempts=1)
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", _png())
+    world.clients.__dict__["storage"] = FlakyStorage(world.clients.storage, fail_download=3)
+    for _ in range(3):
+        with pytest.raises(TransientError):
+            world.deliver(data)
+    world.deliver(data)
+    job = world.job(job_id)
+    assert job["status"] == "done" and job["attempts"] == 4 and job["lost_claims"] == 0
 
 
 # -- direct bucket drops ------------------------------------------------------------------------
