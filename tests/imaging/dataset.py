@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import fetch_test_images  # noqa: E402
 
+from imaging import models  # noqa: E402
+
 Box = tuple[int, int, int, int]
 Image = npt.NDArray[np.uint8]
 
@@ -98,6 +100,7 @@ class Sample:
 
 @cache
 def cache_dir() -> Path:
+    models.fetch()  # normally done by `make venv`; a no-op when the model is in place
     return fetch_test_images.fetch()
 
 

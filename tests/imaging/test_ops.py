@@ -158,17 +158,6 @@ def test_fail_closed_when_the_model_is_missing(
     assert process_image(portrait, ["grayscale"]).width == 512
 
 
-def test_fail_closed_when_yunet_is_missing(
-    portrait: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def missing() -> None:
-        raise DetectionUnavailable("The YuNet detector is not installed.")
-
-    monkeypatch.setattr(detect_mod, "_yunet", missing)
-    with pytest.raises(DetectionUnavailable):
-        process_image(portrait, ["mosaic_faces"])
-
-
 def test_operations_compose_in_order() -> None:
     data = fx.encode(fx.quadrants(96, 64), ".png")
     ctx = OpContext(options=Options())

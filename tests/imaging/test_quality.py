@@ -1,0 +1,74 @@
+"""Quality harness: recall and false positives per bucket over the labelled set.
+
+The gates are what the detector reached when it was chosen (see imaging/README.md): a
+regression below them fails. The table is printed on every run and written to
+.local/quality-report.txt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from imaging.detect import detect_faces
+
+from . import dataset, scoring
+
+#: Minimum recall per bucket (6 synthetic faces per bucket, 8 real ones).
+RECALL_GATES: dict[str, float] = {
+    "real_faces": 1.0,
+    "size_24": 0.83,
+    "size_32": 1.0,
+    "size_48": 1.0,
+    "size_96": 1.0,
+    "size_200": 1.0,
+    "full_frame": 1.0,
+    "rot_15": 1.0,
+    "rot_30": 1.0,
+    "rot_45": 0.83,
+    "dark": 1.0,
+    "blur": 0.83,
+    "jpeg_q10": 0.83,
+}
+#: Most false positives allowed: one on 31 face-free photos (a capacitor scored 0.52).
+MAX_FALSE_POSITIVES: dict[str, int] = {"face_free": 1}
+
+
+def _samples() -> Iterator[dataset.Sample]:
+    yield from dataset.real_samples()
+    yield from dataset.face_free_samples()
+    yield from dataset.synthetic_samples()
+
+
+@pytest.fixture(scope="module")
+def scores(request: pytest.FixtureRequest) -> dict[str, scoring.Score]:
+    result = scoring.evaluate(lambda img: detect_faces(img, min_face=24).faces, _samples())
+    report = scoring.table(result)
+    misses = [f"  missed {m}" for s in result.values() for m in s.misses]
+    fps = [f"  false positive {f}" for s in result.values() for f in s.fp_names]
+    text = "\n".join([report, *misses, *fps])
+    dataset.ROOT.joinpath(".local").mkdir(exist_ok=True)
+    dataset.ROOT.joinpath(".local", "quality-report.txt").write_text(text + "\n")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\nface detection quality (min_face=24)\n" + text)
+    return result
+
+
+@pytest.mark.parametrize("bucket", sorted(RECALL_GATES))
+def test_recall_per_bucket(scores: dict[str, scoring.Score], bucket: str) -> None:
+    score = scores[bucket]
+    assert score.faces > 0
+    assert score.recall >= RECALL_GATES[bucket] - 1e-9, (bucket, score.recall, score.misses)
+
+
+def test_false_positives(scores: dict[str, scoring.Score]) -> None:
+    for bucket, score in scores.items():
+        allowed = MAX_FALSE_POSITIVES.get(bucket, 0)
+        assert score.false_positives <= allowed, (bucket, score.fp_names)
+    assert scores["face_free"].images == len(dataset.FACE_FREE)
+
+
+def test_every_bucket_is_gated(scores: dict[str, scoring.Score]) -> None:
+    assert set(scores) == {*RECALL_GATES, "face_free"}
