@@ -138,14 +138,14 @@ class Api:
                 code=exc.code,
                 status=status,
                 method=request.method,
-                path=request.path[:200],
+                route=_route_name(request.path),
             )
         except Exception:  # never leak a stack trace to the client; log it instead
             log_event(
                 "api.crash",
                 severity="ERROR",
                 method=request.method,
-                path=request.path[:200],
+                route=_route_name(request.path),
                 stack_trace=traceback.format_exc(),
             )
             status = 500
