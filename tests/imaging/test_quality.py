@@ -26,7 +26,7 @@ RECALL_GATES: dict[str, float] = {
     "full_frame": 1.0,
     "rot_15": 1.0,
     "rot_30": 1.0,
-    "rot_45": 0.83,
+    "rot_45": 1.0,
     "dark": 1.0,
     "blur": 0.83,
     "jpeg_q10": 0.83,
