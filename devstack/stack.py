@@ -69,7 +69,13 @@ class Stack:
         self.uploads_bucket = uploads_bucket
         self.results_bucket = results_bucket
         env = os.environ if env is None else env
-        self.ports = {p: int(env.get(f"GAZOKAKO_{p.upper()}_PORT") or free_port()) for p in PARTS}
+        # Ports named in the environment are kept; the rest are picked free at each attempt.
+        self.pinned_ports = {
+            p: int(env[f"GAZOKAKO_{p.upper()}_PORT"])
+            for p in PARTS
+            if env.get(f"GAZOKAKO_{p.upper()}_PORT")
+        }
+        self.ports = self._pick_ports()
         self.process_env = dict(process_env or {})
         # Extra devstack.bridge flags, e.g. fault injection (--duplicate-rate, --max-delay ...).
         self.bridge_args = list(bridge_args)
@@ -122,18 +128,28 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def start(self) -> dict[str, Any]:
+    def _pick_ports(self) -> dict[str, int]:
+        return {p: self.pinned_ports.get(p) or free_port() for p in PARTS}
+
+    def start(self, *, attempts: int = 3) -> dict[str, Any]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        try:
-            self._start_emulators()
-            self._create_messaging()
-            self._start_storage()
-            ensure_signing_key(self.state_dir / "signing-key.json", self.project)
-            self._start_functions()
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_parts()
+                break
+            except RuntimeError as exc:
+                # A free port can be taken by another process between picking and binding it
+                # (several stacks start at once in the tests): start again on new ports.
+                self.stop()
+                self.procs.clear()
+                if attempt == attempts:
+                    raise
+                print(f"stack start attempt {attempt} failed ({exc}); retrying", file=sys.stderr)
+                self.ports = self._pick_ports()
+            except BaseException:
+                self.stop()
+                raise
         self.urls = {
             "web": self.url("web") + "/",
             "upload_api": self.url("upload"),
@@ -151,6 +167,13 @@ class Stack:
         }
         (self.state_dir / "stack.json").write_text(json.dumps(self.urls, indent=2) + "\n")
         return self.urls
+
+    def _start_parts(self) -> None:
+        self._start_emulators()
+        self._create_messaging()
+        self._start_storage()
+        ensure_signing_key(self.state_dir / "signing-key.json", self.project)
+        self._start_functions()
 
     def _start_emulators(self) -> None:
         ps = self._spawn(
