@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from .codec import decode, encode
 from .detect import detect_faces
 from .errors import ImagingError
+from .formats import upright_size
 from .ops import FACE_OPS, OPERATIONS, OpContext, validate_ops
 from .types import CONTENT_TYPES, Limits, Options, ProcessResult
 
@@ -32,12 +33,17 @@ def process_image(
 
     t0 = time.perf_counter()
     # Decoding straight to gray halves the decoder's work, but detection wants colour.
-    decoded = decode(data, limits, gray="grayscale" in names and not wants_faces)
+    # A resize that comes before anything else lets the JPEG decoder shrink by itself; faces
+    # are always detected at full resolution.
+    first_resize = names.index("resize") if "resize" in names else -1
+    shrink_first = first_resize >= 0 and set(names[:first_resize]) <= {"grayscale"}
+    early = options.max_side if shrink_first and not wants_faces else None
+    decoded = decode(data, limits, gray="grayscale" in names and not wants_faces, max_side=early)
     img = decoded.pixels
-    source_h, source_w = img.shape[:2]
+    source_w, source_h = upright_size(decoded.info)
     timings["decode"] = time.perf_counter() - t0
 
-    ctx = OpContext(options=options, alpha=decoded.alpha)
+    ctx = OpContext(options=options, alpha=decoded.alpha, scale=img.shape[1] / source_w)
     detector: str | None = None
     if wants_faces:
         t1 = time.perf_counter()

@@ -165,3 +165,25 @@ def test_operations_compose_in_order() -> None:
     assert img.ndim == 2
     res = process_image(data, ["grayscale", "mosaic", "resize"], Options(format="png", max_side=48))
     assert _png(res.data).shape == (32, 48)
+
+
+def test_resize_first_lets_the_jpeg_decoder_shrink() -> None:
+    rng = np.random.default_rng(5)
+    small = rng.integers(0, 255, (25, 50, 3), dtype=np.uint8)
+    big = cv2.resize(small, (2000, 1000), interpolation=cv2.INTER_NEAREST)
+    data = fx.encode(big, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95])
+    info = imaging.codec.read_header(data)
+    assert imaging.codec.reduction_for(info, 400) == 4
+    assert imaging.codec.reduction_for(info, 600) == 2
+    fast = process_image(data, ["grayscale", "resize"], Options(format="png", max_side=400))
+    slow = process_image(
+        data, ["grayscale", "mosaic", "resize"], Options(format="png", max_side=400)
+    )
+    assert (fast.width, fast.height) == (400, 200)
+    assert (fast.source_width, fast.source_height) == (2000, 1000)
+    reference = cv2.resize(
+        cv2.cvtColor(big, cv2.COLOR_BGR2GRAY), (400, 200), interpolation=cv2.INTER_AREA
+    )
+    diff = np.abs(_png(fast.data).astype(int) - reference.astype(int))
+    assert float(diff.mean()) < 4
+    assert (slow.width, slow.height) == (400, 200)
