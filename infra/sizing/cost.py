@@ -26,7 +26,7 @@ PRICES = {
     "fs_delete": 0.0127 / 1e5,
 }
 
-# Per image, through the page: POST /uploads, ~4 status polls, the signed GET of the result.
+# Per image, through the page: POST /uploads and about 4 GET /jobs/{id} status polls.
 API_REQUESTS = 5
 API_SECONDS_EACH = 0.2  # billed upper bound; concurrent requests share the instance
 # Download the original + upload the result inside the region, the Firestore transaction and
