@@ -56,8 +56,9 @@ def _venv_for(folder: Path, python: str) -> Path:
     stamp = venv / ".installed"
     if stamp.exists():
         return venv
-    if venv.exists():
-        shutil.rmtree(venv)  # a half-built venv from an interrupted run
+    # Venvs of older requirements, and a half-built one from an interrupted run, go.
+    for old in venv.parent.glob(f"{folder.name}-*"):
+        shutil.rmtree(old)
     # No --system-site-packages: only what requirements.txt names may be importable.
     subprocess.run([python, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run(
