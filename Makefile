@@ -35,7 +35,7 @@ test: lint browser
 	$(PY) -m pytest
 
 # Deployable folders build/upload and build/process (what Cloud Build and Terraform ship).
-stage:
+stage: venv
 	$(PY) scripts/stage.py all
 
 # checkov gets its own venv: its pinned lark/python-hcl2 clash with the main venv's.
