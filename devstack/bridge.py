@@ -74,6 +74,7 @@ class Stats:
             "duplicated": 0,
             "delayed": 0,
             "acks_lost": 0,
+            "unreachable": 0,
         }
 
     def add(self, key: str, n: int = 1) -> None:
@@ -104,6 +105,63 @@ class Faults:
             raise ValueError("delays must not be negative")
 
 
+class Breaker:
+    """One pause for all deliveries while the function cannot be reached at all.
+
+    A restarting or crashed function refuses connections; without this, every pulled message
+    would fail and retry on its own (a retry storm). When a connection is refused the breaker
+    opens: deliveries wait, then a single probe goes through after a pause that doubles (up to
+    10 s) with each refused probe; the first answer of any status closes it again.
+    """
+
+    MIN_PAUSE = 0.25
+    MAX_PAUSE = 10.0
+
+    def __init__(self, stats: Stats) -> None:
+        self._lock = threading.Lock()
+        self._stats = stats
+        self._pause = 0.0  # 0 while closed
+        self._resume_at = 0.0
+        self._probe: int | None = None  # thread id of the delivery probing, if any
+
+    def _open_for(self, now: float) -> bool:
+        return self._pause > 0 and (now < self._resume_at or self._probe is not None)
+
+    def wait_until_closed(self) -> None:
+        """For the pull loop: pull no more while the breaker is open."""
+        while True:
+            with self._lock:
+                if not self._open_for(time.monotonic()):
+                    return
+            time.sleep(0.05)
+
+    def wait_for_turn(self) -> None:
+        """For a delivery: go when closed, or as the one probe once the pause is over."""
+        me = threading.get_ident()
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if self._pause == 0:
+                    return
+                if now >= self._resume_at and self._probe is None:
+                    self._probe = me
+                    return
+            time.sleep(0.05)
+
+    def record(self, *, reachable: bool) -> None:
+        me = threading.get_ident()
+        with self._lock:
+            if reachable:
+                self._pause, self._probe = 0.0, None
+                return
+            self._stats.add("unreachable")
+            if self._pause == 0 or self._probe == me:
+                # Refusals of deliveries that started before the breaker opened change nothing.
+                self._pause = min(max(self._pause * 2, self.MIN_PAUSE), self.MAX_PAUSE)
+                self._resume_at = time.monotonic() + self._pause
+                self._probe = None
+
+
 class Bridge:
     def __init__(
         self,
@@ -132,6 +190,7 @@ class Bridge:
         self._attempt_counts: dict[str, int] = {}
         self._attempt_lock = threading.Lock()
         self.faults = faults or Faults()
+        self.breaker = Breaker(self.stats)
         self._random = random.Random(self.faults.seed)  # noqa: S311 - fault dice, not secrets
         self._random_lock = threading.Lock()
 
@@ -147,6 +206,7 @@ class Bridge:
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            self.breaker.wait_until_closed()
             try:
                 response = self.subscriber.pull(
                     request={"subscription": self.subscription, "max_messages": 8}, timeout=10
@@ -221,6 +281,7 @@ class Bridge:
             self._nack(received, self._attempts(msg.message_id))
 
     def _post(self, data: Mapping[str, Any], headers: Mapping[str, str]) -> int | None:
+        self.breaker.wait_for_turn()
         try:
             resp = self.http.post(
                 self.target,
@@ -228,9 +289,19 @@ class Bridge:
                 headers=dict(headers),
                 timeout=self.delivery_timeout,
             )
-        except requests.RequestException as exc:
+        except requests.ConnectionError as exc:
+            self.breaker.record(reachable=False)
             log_event("bridge.unreachable", severity="WARNING", error=repr(exc))
             return None
+        except requests.RequestException as exc:
+            # It answered too slowly or badly, but it is there: the message's own backoff applies.
+            self.breaker.record(reachable=True)
+            log_event("bridge.delivery_error", severity="WARNING", error=repr(exc))
+            return None
+        except BaseException:
+            self.breaker.record(reachable=True)  # never leave a probe hanging
+            raise
+        self.breaker.record(reachable=True)
         return resp.status_code
 
     def _duplicate(self, data: Mapping[str, Any], headers: Mapping[str, str], delay: float) -> None:

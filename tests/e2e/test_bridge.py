@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from devstack.procs import ManagedProcess, free_port, http_answers
@@ -25,7 +26,7 @@ from devstack.stack import ROOT, Stack
 class FakeProcessFunction:
     """Records every delivery; answers 500 to the first `fail_first` of them."""
 
-    def __init__(self, fail_first: int) -> None:
+    def __init__(self, fail_first: int, port: int = 0) -> None:
         self.fail_first = fail_first
         self.deliveries: list[tuple[dict[str, str], dict[str, Any], int]] = []
         self.lock = threading.Lock()
@@ -46,7 +47,7 @@ class FakeProcessFunction:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -144,3 +145,68 @@ def test_failed_delivery_is_redelivered_then_acked(bridge_setup: Any) -> None:
     assert body["generation"] == "1732832936756275"
     assert body["size"] == "12345"
     assert body["name"] == "u/abc/source"
+
+
+def test_unreachable_function_gets_one_probe_at_a_time_not_a_storm(
+    stack_handle: Stack, tmp_path: Any
+) -> None:
+    os.environ["PUBSUB_EMULATOR_HOST"] = stack_handle.pubsub_host
+    try:
+        publisher = pubsub_v1.PublisherClient()
+        subscriber = pubsub_v1.SubscriberClient()
+    finally:
+        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+    topic = publisher.topic_path(stack_handle.project, "bridge-down")
+    sub = subscriber.subscription_path(stack_handle.project, "bridge-down")
+    publisher.create_topic(request={"name": topic})
+    subscriber.create_subscription(request={"name": sub, "topic": topic})
+    target_port, status_port = free_port(), free_port()
+    bridge = ManagedProcess(
+        "bridge-down",
+        [
+            sys.executable,
+            "-m",
+            "devstack.bridge",
+            "--subscription",
+            sub,
+            "--target",
+            f"http://127.0.0.1:{target_port}/",
+            "--bucket",
+            "uploads-x",
+            "--status-port",
+            str(status_port),
+            "--min-backoff",
+            "1",
+        ],
+        env={
+            **os.environ,
+            "PUBSUB_EMULATOR_HOST": stack_handle.pubsub_host,
+            "PYTHONPATH": str(ROOT),
+        },
+        log_dir=tmp_path,
+    )
+    bridge.start()
+    fake: FakeProcessFunction | None = None
+    try:
+        bridge.wait_until(lambda: http_answers(f"http://127.0.0.1:{status_port}/"))
+        messages = 40
+        for i in range(messages):
+            obj = {"bucket": "uploads-x", "name": f"inbox/{i}.jpg", "generation": i + 1}
+            publisher.publish(
+                topic,
+                json.dumps(obj).encode(),
+                eventType="OBJECT_FINALIZE",
+                bucketId="uploads-x",
+                objectId=obj["name"],
+            ).result()
+        time.sleep(3.0)  # the function is down all this time
+        stats = requests.get(f"http://127.0.0.1:{status_port}/", timeout=5).json()
+        # Without the shared pause every message would have failed at least once by now.
+        assert 1 <= stats["unreachable"] < messages // 2, stats
+        fake = FakeProcessFunction(fail_first=0, port=target_port)
+        _wait_for(lambda: len({h["ce-id"] for h, _, _ in fake.deliveries}) >= messages)
+        assert len({h["ce-id"] for h, _, _ in fake.deliveries}) == messages
+    finally:
+        bridge.stop()
+        if fake is not None:
+            fake.server.shutdown()
