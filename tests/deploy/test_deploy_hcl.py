@@ -271,3 +271,13 @@ def test_every_checkov_skip_is_justified() -> None:
                 f"{path.name}:{number}: a skip needs its reason beside it"
             )
     assert skips > 0
+
+
+def test_iam_grants_are_additive(tf: hcl.Config) -> None:
+    # *_iam_binding and *_iam_policy are authoritative: applying one would silently remove
+    # grants that other people or Google's service agents hold on the same resource.
+    authoritative = [
+        b.address for b in tf.blocks if b.type.endswith(("_iam_binding", "_iam_policy"))
+    ]
+    assert authoritative == []
+    assert len([b for b in tf.blocks if b.type.endswith("_iam_member")]) >= 15
