@@ -61,7 +61,13 @@ class Background:
 @pytest.fixture(scope="session", autouse=True)
 def checkov_venv() -> Iterator[Background]:
     """`make checkov-venv`: builds .venv-checkov once (stamp file), a no-op afterwards."""
-    build = Background(["make", "--no-print-directory", "--silent", "checkov-venv"])
+    # flock: another test session in the same tree (a second agent, a second terminal) waits
+    # instead of pip-installing into the same venv at the same time.
+    lock = hcl.ROOT / ".local" / "checkov-venv.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    build = Background(
+        ["flock", str(lock), "make", "--no-print-directory", "--silent", "checkov-venv"]
+    )
     yield build
     build.wait()
 

@@ -12,6 +12,7 @@ gets a new venv; an unchanged one reuses it, so a second run is quick.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -47,6 +48,16 @@ def _runtime_python(tf: hcl.Config) -> str:
 
 
 def _venv_for(folder: Path, python: str) -> Path:
+    """The cached venv for this staged folder, built under a lock shared by all test sessions
+    in this tree (two sessions must not build the same venv at once)."""
+    lock_path = CACHE / "deploy-smoke" / f"{folder.name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_venv(folder, python)
+
+
+def _build_venv(folder: Path, python: str) -> Path:
     requirements = (folder / "requirements.txt").read_bytes()
     version = subprocess.run(
         [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
@@ -58,7 +69,8 @@ def _venv_for(folder: Path, python: str) -> Path:
         return venv
     # Venvs of older requirements, and a half-built one from an interrupted run, go.
     for old in venv.parent.glob(f"{folder.name}-*"):
-        shutil.rmtree(old)
+        if old.is_dir():
+            shutil.rmtree(old)
     # No --system-site-packages: only what requirements.txt names may be importable.
     subprocess.run([python, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run(
