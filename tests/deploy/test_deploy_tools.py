@@ -7,6 +7,7 @@ checking would fail here instead of passing everything.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,10 @@ def test_cloudbuild_runs_test_stage_deploy_in_order() -> None:
     assert "make test" in steps["test"]["args"][-1]
     assert "scripts/stage.py all" in steps["stage"]["args"][-1]
     assert "terraform -chdir=infra apply" in steps["deploy"]["args"][-1]
+
+
+def test_cloudbuild_reads_only_outputs_terraform_defines() -> None:
+    text = (hcl.ROOT / "cloudbuild.yaml").read_text(encoding="utf-8")
+    used = set(re.findall(r'\["(\w+)"\]\["value"\]', text))
+    assert used == {"api_url", "hosting_site_id"}
+    assert used <= set(hcl.load().outputs)
