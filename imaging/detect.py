@@ -10,9 +10,9 @@ Why this shape (measured; the numbers are in imaging/README.md):
   photo so that ``min_face`` (px in the original) becomes ``CF_MIN_FACE`` (up to 1.5x);
   coarser levels (÷3 each) catch bigger faces down to one pass over the whole picture at
   <= 640 px.
-* Levels up to 1024 px run whole; bigger ones are cut into 640x640 tiles that overlap by more
-  than the biggest face the level is responsible for, each tile resized from the original on
-  its own. One net per input shape avoids cv2.dnn's reshape bug.
+* Every level is cut into 640x640 tiles (one tile when it fits) that overlap by more than the
+  biggest face the level is responsible for, each resized from the original on its own; the
+  network always sees 640x640, so one net (~120 MB of buffers) serves every image.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from .errors import DetectionUnavailable
 from .types import FaceBox
 
 TILE = 640
-SINGLE_MAX = 1024
 TILE_OVERLAP = 160
 LEVEL_RATIO = 3.0
 COARSE_SIDE = 640
@@ -39,7 +38,7 @@ COARSE_SIDE = 640
 CF_MIN_FACE = 36
 #: Never enlarge the photo more than this: finer detail does not exist in the pixels.
 MAX_UPSCALE = 1.5
-CF_THRESHOLD = 0.35
+CF_THRESHOLD = 0.40
 
 RawBox = tuple[float, float, float, float, float]  # x, y, w, h, score (0..1)
 Runner = Callable[[Image], list[RawBox]]
@@ -52,17 +51,13 @@ class Detection:
 
 
 _local = threading.local()
-#: Nets kept per thread, one per input shape (cv2.dnn gives garbage when a net is reused
-#: with a new input size); shapes are rounded up to SHAPE_STEP so few distinct ones occur.
-NETS_PER_THREAD = 6
-SHAPE_STEP = 128
 
 
-def _centerface_net(shape: tuple[int, int]) -> cv2.dnn.Net:
-    nets: dict[tuple[int, int], cv2.dnn.Net] | None = getattr(_local, "nets", None)
-    if nets is None:
-        nets = _local.nets = {}
-    net = nets.pop(shape, None)
+def _centerface_net() -> cv2.dnn.Net:
+    """One net per thread (cv2.dnn.Net is not thread-safe), always fed TILE x TILE input:
+    a net holds ~120 MB of buffers for its input shape, and cv2.dnn gives garbage when a net
+    is reused with another shape, so one fixed shape is both the lean and the safe choice."""
+    net: cv2.dnn.Net | None = getattr(_local, "net", None)
     if net is None:
         path = models.MODEL_PATH
         if not models.model_ok(path):
@@ -73,20 +68,17 @@ def _centerface_net(shape: tuple[int, int]) -> cv2.dnn.Net:
             net = cv2.dnn.readNetFromONNX(str(path))
         except cv2.error as exc:
             raise DetectionUnavailable(f"OpenCV cannot load the CenterFace model: {exc}") from exc
-        while len(nets) >= NETS_PER_THREAD:
-            nets.pop(next(iter(nets)))
-    nets[shape] = net  # most recently used last
+        _local.net = net
     return net
 
 
 def run_centerface(tile: Image, threshold: float = 0.2) -> list[RawBox]:
-    """CenterFace on one BGR image, zero-padded up to a multiple of SHAPE_STEP."""
+    """CenterFace on one BGR tile of at most TILE x TILE px, zero-padded to TILE x TILE."""
     h, w = tile.shape[:2]
-    ph, pw = -(-h // SHAPE_STEP) * SHAPE_STEP, -(-w // SHAPE_STEP) * SHAPE_STEP
-    canvas = np.zeros((ph, pw, 3), np.uint8)
+    canvas = np.zeros((TILE, TILE, 3), np.uint8)
     canvas[:h, :w] = tile
-    blob = cv2.dnn.blobFromImage(canvas, 1.0, (pw, ph), (0, 0, 0), swapRB=True)
-    net = _centerface_net((ph, pw))
+    blob = cv2.dnn.blobFromImage(canvas, 1.0, (TILE, TILE), (0, 0, 0), swapRB=True)
+    net = _centerface_net()
     net.setInput(blob)
     heat, scale, offset, _marks = net.forward(["537", "538", "539", "540"])
     ys, xs = np.nonzero(heat[0, 0] > threshold)
@@ -103,8 +95,8 @@ def run_centerface(tile: Image, threshold: float = 0.2) -> list[RawBox]:
     ]
 
 
-def _tiles(length: int, single: bool) -> list[int]:
-    if single or length <= TILE:
+def _tiles(length: int) -> list[int]:
+    if length <= TILE:
         return [0]
     step = TILE - TILE_OVERLAP
     starts = list(range(0, length - TILE, step))
@@ -122,11 +114,9 @@ def detect_level(bgr: Image, scale: float, runners: Sequence[tuple[Runner, float
     sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     found: list[RawBox] = []
-    # A level that fits in SINGLE_MAX runs whole: tiles would redo their overlaps.
-    single = max(sw, sh) <= SINGLE_MAX
-    for ty in _tiles(sh, single):
-        for tx in _tiles(sw, single):
-            tw, th = (sw, sh) if single else (min(TILE, sw - tx), min(TILE, sh - ty))
+    for ty in _tiles(sh):
+        for tx in _tiles(sw):
+            tw, th = min(TILE, sw - tx), min(TILE, sh - ty)
             x0, y0 = math.floor(tx / scale), math.floor(ty / scale)
             x1, y1 = min(w, math.ceil((tx + tw) / scale)), min(h, math.ceil((ty + th) / scale))
             crop = bgr[y0:y1, x0:x1]

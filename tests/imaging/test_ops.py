@@ -150,7 +150,7 @@ def test_fail_closed_when_the_model_is_missing(
     portrait: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
     monkeypatch.setattr(models, "MODEL_PATH", models.MODEL_DIR / "missing.onnx")
-    monkeypatch.setattr(detect_mod._local, "nets", {}, raising=False)
+    monkeypatch.setattr(detect_mod._local, "net", None, raising=False)
     with pytest.raises(DetectionUnavailable) as exc:
         process_image(portrait, ["grayscale", "blur_faces"])
     assert exc.value.code == "detection_unavailable"
