@@ -109,7 +109,7 @@ variable "upload_concurrency" {
 }
 
 variable "process_memory" {
-  description = "Memory of the process function. Measured peak: 606 MiB for a 48 MP photo with face redaction; headroom reasons in docs/DEPLOY.md."
+  description = "Memory of the process function. Measured peak: 530 MiB for a 48 MP photo with face redaction; headroom reasons in docs/DEPLOY.md."
   type        = string
   default     = "2Gi"
 }
@@ -121,7 +121,7 @@ variable "process_cpu" {
 }
 
 variable "process_timeout_seconds" {
-  description = "Time limit of one processing attempt (Eventarc-triggered functions allow at most 540). A 48 MP photo with face redaction took 80 CPU-seconds on one vCPU (docs/DEPLOY.md)."
+  description = "Time limit of one processing attempt (Eventarc-triggered functions allow at most 540). A 48 MP photo with face redaction took 84 CPU-seconds on one vCPU (docs/DEPLOY.md)."
   type        = number
   default     = 300
 
