@@ -25,3 +25,14 @@ resource "google_firestore_field" "jobs_expires_at" {
   # timestamp is a write hotspot.
   index_config {}
 }
+
+# drops/{key} maps a direct bucket drop (bucket, name, generation) to its job; it expires with it.
+resource "google_firestore_field" "drops_expires_at" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "drops"
+  field      = "expires_at"
+
+  ttl_config {}
+  index_config {}
+}

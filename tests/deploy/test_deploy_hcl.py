@@ -211,10 +211,12 @@ def test_uploads_cors_allows_the_page_to_put(tf: hcl.Config) -> None:
     assert _env(tf, "upload")["ALLOWED_ORIGINS"] == '${join(",", local.allowed_origins)}'
 
 
-def test_firestore_expires_jobs(tf: hcl.Config) -> None:
-    field = tf.get("google_firestore_field", "jobs_expires_at").body
-    assert (field["collection"], field["field"]) == ("jobs", "expires_at")
-    assert field["ttl_config"] == [{}]
+def test_firestore_expires_jobs_and_drop_mappings(tf: hcl.Config) -> None:
+    # Every collection the process function writes carries expires_at and has a TTL policy.
+    for collection in ("jobs", "drops"):
+        field = tf.get("google_firestore_field", f"{collection}_expires_at").body
+        assert (field["collection"], field["field"]) == (collection, "expires_at")
+        assert field["ttl_config"] == [{}]
     assert tf.get("google_firestore_database", "default").body["type"] == "FIRESTORE_NATIVE"
 
 
