@@ -74,7 +74,12 @@ def fetch(cache: Path = DEFAULT_CACHE) -> Path:
         with zipfile.ZipFile(wheel) as zf:
             for name in SKIMAGE_FILES:
                 (cache / name).write_bytes(zf.read(f"skimage/data/{name}"))
-        _run(["apt-get", "download", *DEBS], tmp)
+        try:
+            _run(["apt-get", "download", *DEBS], tmp)
+        except subprocess.CalledProcessError:
+            # A fresh machine has no package lists yet.
+            _run(["apt-get", "update", "-qq"], tmp)
+            _run(["apt-get", "download", *DEBS], tmp)
         for deb in tmp.glob("*.deb"):
             names = FACEDETECT_FILES if deb.name.startswith("facedetect") else OPENCV_DOC_FILES
             _from_deb(deb, names, cache)
