@@ -217,11 +217,11 @@ Notes:
 - Face operations are dominated by detection. With the default `min_face=24` the finest
   pyramid level is the photo at 1.5x in 640 px tiles (130 tiles at 12 MP): about 100-130x the
   codec floor, far from the 1.6x target, which no detector pass that can see 24 px faces in a
-  12 MP photo meets on 2 cores. `min_face=64` is about 6x cheaper (about 1.3-1.5x the
-  original Haar way, which misses rotated, dark and small faces and has false positives).
+  12 MP photo meets on 2 cores. `min_face=64` is about 6x cheaper (0.9-1.3x the original
+  Haar way, which misses rotated, dark and small faces and has false positives).
 - Peak memory excludes the CenterFace net, a fixed ~120 MB per process (one net per thread,
   one input shape), loaded once. Per call, every operation stays within 2.6x the decoded
-  image; the original Haar way needs ~20x.
+  image at 12 and 48 MP (at 1 MP fixed-size tile buffers dominate); the Haar way needs ~20x.
 """
 
 
