@@ -212,7 +212,7 @@ def main() -> None:
 
 NOTES = """
 Notes:
-- grayscale decodes JPEG straight to gray and writes a one-channel JPEG: 0.6-0.7x the colour
+- grayscale decodes JPEG straight to gray and writes a one-channel JPEG: 0.6-0.75x the colour
   codec floor. A leading resize lets libjpeg decode at 1/2..1/8 scale (48 MP: 0.5x).
 - Face operations are dominated by detection. With the default `min_face=24` the finest
   pyramid level is the photo at 1.5x in 640 px tiles (130 tiles at 12 MP): about 100-130x the
