@@ -219,8 +219,8 @@ Notes:
   codec floor, far from the 1.6x target, which no detector pass that can see 24 px faces in a
   12 MP photo meets on 2 cores. `min_face=64` is about 6x cheaper (0.9-1.3x the original
   Haar way, which misses rotated, dark and small faces and has false positives).
-- Peak memory excludes the CenterFace net, a fixed ~120 MB per process (one net per thread,
-  one input shape), loaded once. Per call, every operation stays within 2.6x the decoded
+- Peak memory excludes the CenterFace net, a fixed ~120 MB per process (one net shared by
+  threads, one input shape), loaded once. Per call, every operation stays within 2.6x the decoded
   image at 12 and 48 MP (at 1 MP fixed-size tile buffers dominate); the Haar way needs ~20x.
 """
 

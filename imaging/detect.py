@@ -12,7 +12,7 @@ Why this shape (measured; the numbers are in imaging/README.md):
   <= 640 px.
 * Every level is cut into 640x640 tiles (one tile when it fits) that overlap by more than the
   biggest face the level is responsible for, each resized from the original on its own; the
-  network always sees 640x640, so one net (~120 MB of buffers) serves every image.
+  network always sees 640x640, so one shared net (~120 MB of buffers) serves every image.
 """
 
 from __future__ import annotations
@@ -50,26 +50,32 @@ class Detection:
     detector: str
 
 
-_local = threading.local()
+class _Shared:
+    """One net for the process, used under a lock: a net holds ~120 MB of buffers for its
+    input shape, cv2.dnn.Net is not thread-safe, and its forward pass already uses every core,
+    so one net serialised beats one per thread (memory grows with threads, speed does not)."""
+
+    lock = threading.Lock()
+    net: cv2.dnn.Net | None = None
+
+
+_shared = _Shared()
 
 
 def _centerface_net() -> cv2.dnn.Net:
-    """One net per thread (cv2.dnn.Net is not thread-safe), always fed TILE x TILE input:
-    a net holds ~120 MB of buffers for its input shape, and cv2.dnn gives garbage when a net
-    is reused with another shape, so one fixed shape is both the lean and the safe choice."""
-    net: cv2.dnn.Net | None = getattr(_local, "net", None)
-    if net is None:
+    """The shared net, loaded on first use; always fed TILE x TILE input (cv2.dnn gives
+    garbage when a net is reused with another shape). Call with ``_shared.lock`` held."""
+    if _shared.net is None:
         path = models.MODEL_PATH
         if not models.model_ok(path):
             raise DetectionUnavailable(
                 "The CenterFace model is missing or damaged; run `python -m imaging.models fetch`."
             )
         try:
-            net = cv2.dnn.readNetFromONNX(str(path))
+            _shared.net = cv2.dnn.readNetFromONNX(str(path))
         except cv2.error as exc:
             raise DetectionUnavailable(f"OpenCV cannot load the CenterFace model: {exc}") from exc
-        _local.net = net
-    return net
+    return _shared.net
 
 
 def run_centerface(tile: Image, threshold: float = 0.2) -> list[RawBox]:
@@ -78,9 +84,10 @@ def run_centerface(tile: Image, threshold: float = 0.2) -> list[RawBox]:
     canvas = np.zeros((TILE, TILE, 3), np.uint8)
     canvas[:h, :w] = tile
     blob = cv2.dnn.blobFromImage(canvas, 1.0, (TILE, TILE), (0, 0, 0), swapRB=True)
-    net = _centerface_net()
-    net.setInput(blob)
-    heat, scale, offset, _marks = net.forward(["537", "538", "539", "540"])
+    with _shared.lock:
+        net = _centerface_net()
+        net.setInput(blob)
+        heat, scale, offset, _marks = net.forward(["537", "538", "539", "540"])
     ys, xs = np.nonzero(heat[0, 0] > threshold)
     if ys.size == 0:
         return []

@@ -150,7 +150,7 @@ def test_fail_closed_when_the_model_is_missing(
     portrait: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
     monkeypatch.setattr(models, "MODEL_PATH", models.MODEL_DIR / "missing.onnx")
-    monkeypatch.setattr(detect_mod._local, "net", None, raising=False)
+    monkeypatch.setattr(detect_mod._shared, "net", None)
     with pytest.raises(DetectionUnavailable) as exc:
         process_image(portrait, ["grayscale", "blur_faces"])
     assert exc.value.code == "detection_unavailable"
@@ -187,3 +187,15 @@ def test_resize_first_lets_the_jpeg_decoder_shrink() -> None:
     diff = np.abs(_png(fast.data).astype(int) - reference.astype(int))
     assert float(diff.mean()) < 4
     assert (slow.width, slow.height) == (400, 200)
+
+
+def test_detection_is_thread_safe() -> None:
+    """Threads share one net under a lock; results match the single-threaded ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [dataset.load(n) for n in ("grace_hopper_512x512.jpg", "astronaut.png", "camera.png")]
+    alone = [detect_mod.detect_faces(img).faces for img in images]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(pool.map(lambda img: detect_mod.detect_faces(img).faces, images))
+    assert together == alone
+    assert all(len(faces) == 1 for faces in alone)
