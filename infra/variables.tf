@@ -84,9 +84,9 @@ variable "default_ops" {
 }
 
 variable "python_runtime" {
-  description = "Cloud Functions runtime; python311 matches the development venv and the face detector's wheels."
+  description = "Cloud Functions runtime. The deploy smoke test and make test-imaging-312 run on this Python."
   type        = string
-  default     = "python311"
+  default     = "python312"
 }
 
 # Sizes below come from measurements; docs/DEPLOY.md says how they were taken.

@@ -13,6 +13,7 @@ gets a new venv; an unchanged one reuses it, so a second run is quick.
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -38,13 +39,18 @@ ORIGIN = "https://page.example"
 
 
 def _runtime_python(tf: hcl.Config) -> str:
-    """The interpreter matching the deployed runtime (python311 -> python3.11)."""
+    """The interpreter matching the deployed runtime (python312 -> python3.12)."""
     runtime = str(tf.variables["python_runtime"]["default"])
     assert runtime.startswith("python3"), runtime
     binary = f"python3.{runtime.removeprefix('python3')}"
-    found = shutil.which(binary)
-    assert found, f"{binary} (the deployed runtime {runtime}) is not installed here"
-    return found
+    # A pyenv shim is on PATH even for a version that is not active; it then exits 127.
+    candidates = [shutil.which(binary), *sorted(glob.glob(str(
+        Path.home() / ".pyenv" / "versions" / f"{binary.removeprefix('python')}*" / "bin" / binary
+    )))]  # fmt: skip
+    for found in filter(None, candidates):
+        if subprocess.run([found, "-c", "pass"], capture_output=True, check=False).returncode == 0:
+            return found
+    raise AssertionError(f"{binary} (the deployed runtime {runtime}) is not installed here")
 
 
 def _venv_for(folder: Path, python: str) -> Path:
