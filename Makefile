@@ -31,8 +31,11 @@ lint: venv
 browser:
 	bash scripts/install-browser.sh
 
+# Everything: lint and types, then the whole suite on 3.11, then imaging again on 3.12 (the
+# deployed runtime).
 test: lint browser
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-imaging-312
 
 # Deployable folders build/upload and build/process (what Cloud Build and Terraform ship).
 stage: venv
