@@ -19,9 +19,14 @@ SKIMAGE = "scikit-image==0.26.0"
 
 def skimage_image(name: str) -> bytes:
     """Bytes of `skimage/data/<name>` (e.g. "astronaut.png"), fetched once into the cache."""
+    return skimage_path(name).read_bytes()
+
+
+def skimage_path(name: str) -> Path:
+    """The cached file `skimage/data/<name>`, fetched from the wheel on first use."""
     target = CACHE / "skimage" / name
     if target.exists():
-        return target.read_bytes()
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     # Several test processes may ask at once; one downloads, the rest wait on the lock.
     with (CACHE / "skimage.lock").open("w") as lock:
@@ -51,4 +56,4 @@ def skimage_image(name: str) -> bytes:
                     if member.startswith("skimage/data/") and not member.endswith(("/", ".py")):
                         out = target.parent / Path(member).name
                         out.write_bytes(zf.read(member))
-    return target.read_bytes()
+    return target

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tarfile
 import threading
-import zipfile
 from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -18,13 +16,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
 
+from tests.support.corpus import skimage_path
 from tests.web.fake_api import FakeApi
 from tests.web.pagekit import CACHE, CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WEB
 
 # expect() waits 5 s by default; on a busy 2-core machine that is too tight for a decode.
 expect.set_options(timeout=WAIT_MS)
 
-SKIMAGE_WHEEL = "scikit-image==0.26.0"
 AXE = "axe-core@4.14.1"
 
 
@@ -132,45 +130,11 @@ def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
         context.close()
 
 
-def _pip_download(spec: str, dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    name = spec.split("==", maxsplit=1)[0].replace("-", "_")
-    found = sorted(dest.glob(f"{name}-*.whl"))
-    if not found:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--only-binary=:all:",
-                spec,
-                "-d",
-                str(dest),
-            ],
-            check=True,
-        )
-        found = sorted(dest.glob(f"{name}-*.whl"))
-    assert found, f"pip download {spec} left no wheel in {dest}"
-    return found[0]
-
-
 @pytest.fixture(scope="session")
 def skimage_data() -> Callable[[str], Path]:
     """Pictures from scikit-image's wheel (astronaut.png has a face; coffee.png has none)."""
 
-    def get(name: str) -> Path:
-        target: Path = CACHE / "skimage" / name
-        if not target.exists():
-            wheel = _pip_download(SKIMAGE_WHEEL, CACHE / "wheels")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(wheel) as zf:
-                target.write_bytes(zf.read(f"skimage/data/{name}"))
-        return target
-
-    return get
+    return skimage_path
 
 
 @pytest.fixture(scope="session")
