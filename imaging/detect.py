@@ -18,6 +18,7 @@ Why this shape (measured; the numbers are in imaging/README.md):
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import models
+from . import models, onnx_shapes
 from .codec import Image
 from .errors import DetectionUnavailable
 from .types import FaceBox
@@ -50,31 +51,77 @@ class Detection:
     detector: str
 
 
+Forward = Callable[[np.ndarray], list[np.ndarray]]  # NCHW RGB float32 -> heat, scale, offset, marks
+OUTPUTS = ["537", "538", "539", "540"]
+
+
 class _Shared:
     """One net for the process, used under a lock: a net holds ~120 MB of buffers for its
-    input shape, cv2.dnn.Net is not thread-safe, and its forward pass already uses every core,
+    input shape, cv2.dnn.Net is not thread-safe, and a forward pass already uses every core,
     so one net serialised beats one per thread (memory grows with threads, speed does not)."""
 
     lock = threading.Lock()
-    net: cv2.dnn.Net | None = None
+    net: Forward | None = None
+    runtime: str = ""
 
 
 _shared = _Shared()
 
 
-def _centerface_net() -> cv2.dnn.Net:
-    """The shared net, loaded on first use; always fed TILE x TILE input (cv2.dnn gives
-    garbage when a net is reused with another shape). Call with ``_shared.lock`` held."""
+def _onnxruntime_forward(model: bytes) -> Forward:
+    """The same model run by onnxruntime: ~3x faster than cv2.dnn per tile on this CPU,
+    outputs equal to 1e-5. ImportError when the package is not installed."""
+    import onnxruntime as ort  # noqa: PLC0415 - optional: its absence selects cv2.dnn
+
+    opts = ort.SessionOptions()
+    # Two cores per function instance: one op at a time, each using both; more threads than
+    # cores only adds contention.
+    opts.intra_op_num_threads = max(1, min(2, os.cpu_count() or 1))
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(
+        onnx_shapes.dynamic_input_model(model), opts, providers=["CPUExecutionProvider"]
+    )
+    name = session.get_inputs()[0].name
+
+    def forward(blob: np.ndarray) -> list[np.ndarray]:
+        return [np.asarray(o) for o in session.run(OUTPUTS, {name: blob})]
+
+    return forward
+
+
+def _cv2_forward(model: bytes) -> Forward:
+    """Fallback when onnxruntime is unavailable; always fed TILE x TILE input (cv2.dnn gives
+    garbage when a net is reused with another shape)."""
+    net = cv2.dnn.readNetFromONNX(np.frombuffer(model, np.uint8))
+
+    def forward(blob: np.ndarray) -> list[np.ndarray]:
+        net.setInput(blob)
+        return list(net.forward(OUTPUTS))
+
+    return forward
+
+
+def _centerface_net() -> Forward:
+    """The shared forward pass, loaded on first use. Call with ``_shared.lock`` held."""
     if _shared.net is None:
         path = models.MODEL_PATH
         if not models.model_ok(path):
             raise DetectionUnavailable(
                 "The CenterFace model is missing or damaged; run `python -m imaging.models fetch`."
             )
+        model = path.read_bytes()
         try:
-            _shared.net = cv2.dnn.readNetFromONNX(str(path))
-        except cv2.error as exc:
-            raise DetectionUnavailable(f"OpenCV cannot load the CenterFace model: {exc}") from exc
+            _shared.net, _shared.runtime = _onnxruntime_forward(model), "onnxruntime"
+        except Exception:  # any onnxruntime failure (missing, broken wheel) -> cv2.dnn
+            try:
+                _shared.net, _shared.runtime = _cv2_forward(model), "cv2.dnn"
+            except cv2.error as exc:
+                raise DetectionUnavailable(
+                    f"Neither onnxruntime nor OpenCV can load the CenterFace model: {exc}"
+                ) from exc
     return _shared.net
 
 
@@ -85,9 +132,7 @@ def run_centerface(tile: Image, threshold: float = 0.2) -> list[RawBox]:
     canvas[:h, :w] = tile
     blob = cv2.dnn.blobFromImage(canvas, 1.0, (TILE, TILE), (0, 0, 0), swapRB=True)
     with _shared.lock:
-        net = _centerface_net()
-        net.setInput(blob)
-        heat, scale, offset, _marks = net.forward(["537", "538", "539", "540"])
+        heat, scale, offset, _marks = _centerface_net()(blob)
     ys, xs = np.nonzero(heat[0, 0] > threshold)
     if ys.size == 0:
         return []
