@@ -20,12 +20,13 @@ cells, below the ~16 cells across that human and machine face recognition need.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import cv2
 
+from .catalog import OPERATION_NAMES
 from .codec import Image
 from .errors import ImagingError
 from .types import FaceBox, Options
@@ -36,7 +37,6 @@ PAD_TOP = 0.40
 PAD_BOTTOM = 0.20
 #: Whole-image mosaic: blocks of 1/64 of the longest side.
 IMAGE_MOSAIC_CELLS = 64
-MAX_OPS = 16
 
 
 @dataclass
@@ -174,20 +174,5 @@ OPERATIONS: Mapping[str, OpFunc] = MappingProxyType(
     }
 )
 
-#: Operations that need face detection before they run.
-FACE_OPS = frozenset({"mosaic_faces", "blur_faces", "redact_faces"})
-
-
-def validate_ops(ops: Sequence[str]) -> tuple[str, ...]:
-    """Check an untrusted list of operation names; an empty list means re-encode only."""
-    if isinstance(ops, str | bytes) or not isinstance(ops, Sequence):
-        raise ImagingError("invalid_ops", "ops must be a list of operation names.")
-    if len(ops) > MAX_OPS:
-        raise ImagingError("invalid_ops", f"At most {MAX_OPS} operations are allowed.")
-    out = []
-    for op in ops:
-        if not isinstance(op, str) or op not in OPERATIONS:
-            names = ", ".join(OPERATIONS)
-            raise ImagingError("invalid_ops", f"Unknown operation {op!r}; known: {names}.")
-        out.append(op)
-    return tuple(out)
+if tuple(OPERATIONS) != OPERATION_NAMES:  # the cv2-free catalog must list exactly this table
+    raise RuntimeError("imaging.catalog.OPERATION_NAMES is out of step with ops.OPERATIONS")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from .catalog import FACE_OPS, validate_ops
 from .codec import decode, encode
 from .detect import detect_faces
 from .errors import ImagingError
 from .formats import upright_size
-from .ops import FACE_OPS, OPERATIONS, OpContext, validate_ops
+from .ops import OPERATIONS, OpContext
 from .types import CONTENT_TYPES, Limits, Options, ProcessResult
 
 
