@@ -31,6 +31,7 @@ BUILD = ROOT / "build"
 # name -> entry point; the entry points are the contract with infra/functions.tf.
 FUNCTIONS: dict[str, str] = {"upload": "upload_api", "process": "process_upload"}
 SHARED_PACKAGES = ("gazokako", "imaging")
+DETECTS_FACES = frozenset({"process"})
 
 # Tests, caches and editor litter never ship: they add build time and leak nothing useful.
 EXCLUDED_DIRS = frozenset(
@@ -113,6 +114,9 @@ def stage_function(name: str, build: Path = BUILD) -> Path:
         if not (pkg_src / "__init__.py").is_file():
             raise SystemExit(f"stage: shared package {pkg_src} has no __init__.py")
         _copy_tree(pkg_src, dest / package)
+    if name not in DETECTS_FACES:
+        # The model is only for the process function; the API only validates operation names.
+        shutil.rmtree(dest / "imaging" / "_models", ignore_errors=True)
     entry = FUNCTIONS[name]
     if f"def {entry}(" not in (dest / "main.py").read_text(encoding="utf-8"):
         raise SystemExit(f"stage: {dest / 'main.py'} defines no {entry}()")
