@@ -214,14 +214,19 @@ NOTES = """
 Notes:
 - grayscale decodes JPEG straight to gray and writes a one-channel JPEG: 0.6-0.75x the colour
   codec floor. A leading resize lets libjpeg decode at 1/2..1/8 scale (48 MP: 0.5x).
-- Face operations are dominated by detection. With the default `min_face=24` the finest
-  pyramid level is the photo at 1.5x in 640 px tiles (130 tiles at 12 MP): about 100-130x the
-  codec floor, far from the 1.6x target, which no detector pass that can see 24 px faces in a
-  12 MP photo meets on 2 cores. `min_face=64` is about 6x cheaper (0.9-1.3x the original
-  Haar way, which misses rotated, dark and small faces and has false positives).
-- Peak memory excludes the CenterFace net, a fixed ~120 MB per process (one net shared by
-  threads, one input shape), loaded once. Per call, every operation stays within 2.6x the decoded
-  image at 12 and 48 MP (at 1 MP fixed-size tile buffers dominate); the Haar way needs ~20x.
+- Face operations are dominated by detection: CenterFace run by onnxruntime (cv2.dnn before
+  2026-11-24: 1076 / 12822 / 45544 ms at 1 / 12 / 48 MP, now about 1.5 / 2.2 / 1.6x faster,
+  same detections). With the default `min_face=24` the finest pyramid level is the photo at
+  1.5x in 640 px tiles (130 tiles at 12 MP): 60-80x the codec floor, far from the 1.6x
+  target, which no detector pass that can see 24 px faces in a 12 MP photo meets on 2 cores.
+  `min_face=64` is about 5-6x cheaper (0.4-0.7x the original Haar way, which misses rotated,
+  dark and small faces and has false positives).
+- Peak memory excludes the model itself, loaded once per process and shared by threads. The
+  warm-up image is small (one tile padded to 608 x 480), so onnxruntime's buffers for
+  640 x 640 tiles (~60 MB, allocated once per process, then reused) are counted in the face
+  operations' peak: 3.7-4.7x the decoded image at 12 MP, 2.6-2.8x at 48 MP (with cv2.dnn,
+  whose one 640 x 640 shape the warm-up allocated, it measured 2.0-2.6x); the Haar way ~20x.
+- This run shared the 2 cores with other jobs (load average 2.5-3), so times are upper bounds.
 """
 
 
