@@ -6,13 +6,15 @@ so): it is the only way to make a function answer 500 exactly once on demand.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,51 +54,48 @@ class FakeProcessFunction:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-@pytest.fixture
-def bridge_setup(stack_handle: Stack, tmp_path: Any) -> Iterator[tuple[Any, FakeProcessFunction]]:
+@contextlib.contextmanager
+def bridge_on_new_topic(
+    stack_handle: Stack, name: str, target: str, log_dir: Path
+) -> Iterator[tuple[Callable[..., str], int]]:
+    """A bridge of its own on a fresh topic of the session's Pub/Sub emulator.
+
+    Yields a publish(data, **attributes) function and the bridge's status port.
+    """
     os.environ["PUBSUB_EMULATOR_HOST"] = stack_handle.pubsub_host
     try:
         publisher = pubsub_v1.PublisherClient()
         subscriber = pubsub_v1.SubscriberClient()
     finally:
         os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-    project = stack_handle.project
-    topic = publisher.topic_path(project, "bridge-test")
-    sub = subscriber.subscription_path(project, "bridge-test")
+    topic = publisher.topic_path(stack_handle.project, name)
+    sub = subscriber.subscription_path(stack_handle.project, name)
     publisher.create_topic(request={"name": topic})
     subscriber.create_subscription(request={"name": sub, "topic": topic})
-    fake = FakeProcessFunction(fail_first=1)
-    port = free_port()
+    status_port = free_port()
     bridge = ManagedProcess(
-        "bridge-test",
-        [
-            sys.executable,
-            "-m",
-            "devstack.bridge",
-            "--subscription",
-            sub,
-            "--target",
-            fake.url,
-            "--bucket",
-            "uploads-x",
-            "--status-port",
-            str(port),
-            "--min-backoff",
-            "1",
-        ],
-        env={
-            **os.environ,
-            "PUBSUB_EMULATOR_HOST": stack_handle.pubsub_host,
-            "PYTHONPATH": str(ROOT),
-        },
-        log_dir=tmp_path,
-    )
+        name,
+        [sys.executable, "-m", "devstack.bridge", "--subscription", sub, "--target", target,
+         "--bucket", "uploads-x", "--status-port", str(status_port), "--min-backoff", "1"],
+        env={**os.environ, "PUBSUB_EMULATOR_HOST": stack_handle.pubsub_host,
+             "PYTHONPATH": str(ROOT)},
+        log_dir=log_dir,
+    )  # fmt: skip
     bridge.start()
     try:
-        bridge.wait_until(lambda: http_answers(f"http://127.0.0.1:{port}/"))
-        yield (lambda data, attrs: publisher.publish(topic, data, **attrs).result()), fake
+        bridge.wait_until(lambda: http_answers(f"http://127.0.0.1:{status_port}/"))
+        yield (lambda data, **attrs: publisher.publish(topic, data, **attrs).result()), status_port
     finally:
         bridge.stop()
+
+
+@pytest.fixture
+def bridge_setup(stack_handle: Stack, tmp_path: Path) -> Iterator[tuple[Any, FakeProcessFunction]]:
+    fake = FakeProcessFunction(fail_first=1)
+    try:
+        with bridge_on_new_topic(stack_handle, "bridge-test", fake.url, tmp_path) as (publish, _):
+            yield (lambda data, attrs: publish(data, **attrs)), fake
+    finally:
         fake.server.shutdown()
 
 
@@ -148,65 +147,29 @@ def test_failed_delivery_is_redelivered_then_acked(bridge_setup: Any) -> None:
 
 
 def test_unreachable_function_gets_one_probe_at_a_time_not_a_storm(
-    stack_handle: Stack, tmp_path: Any
+    stack_handle: Stack, tmp_path: Path
 ) -> None:
-    os.environ["PUBSUB_EMULATOR_HOST"] = stack_handle.pubsub_host
-    try:
-        publisher = pubsub_v1.PublisherClient()
-        subscriber = pubsub_v1.SubscriberClient()
-    finally:
-        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-    topic = publisher.topic_path(stack_handle.project, "bridge-down")
-    sub = subscriber.subscription_path(stack_handle.project, "bridge-down")
-    publisher.create_topic(request={"name": topic})
-    subscriber.create_subscription(request={"name": sub, "topic": topic})
-    target_port, status_port = free_port(), free_port()
-    bridge = ManagedProcess(
-        "bridge-down",
-        [
-            sys.executable,
-            "-m",
-            "devstack.bridge",
-            "--subscription",
-            sub,
-            "--target",
-            f"http://127.0.0.1:{target_port}/",
-            "--bucket",
-            "uploads-x",
-            "--status-port",
-            str(status_port),
-            "--min-backoff",
-            "1",
-        ],
-        env={
-            **os.environ,
-            "PUBSUB_EMULATOR_HOST": stack_handle.pubsub_host,
-            "PYTHONPATH": str(ROOT),
-        },
-        log_dir=tmp_path,
-    )
-    bridge.start()
+    target_port = free_port()
+    target = f"http://127.0.0.1:{target_port}/"
     fake: FakeProcessFunction | None = None
-    try:
-        bridge.wait_until(lambda: http_answers(f"http://127.0.0.1:{status_port}/"))
-        messages = 40
-        for i in range(messages):
-            obj = {"bucket": "uploads-x", "name": f"inbox/{i}.jpg", "generation": i + 1}
-            publisher.publish(
-                topic,
-                json.dumps(obj).encode(),
-                eventType="OBJECT_FINALIZE",
-                bucketId="uploads-x",
-                objectId=obj["name"],
-            ).result()
-        time.sleep(3.0)  # the function is down all this time
-        stats = requests.get(f"http://127.0.0.1:{status_port}/", timeout=5).json()
-        # Without the shared pause every message would have failed at least once by now.
-        assert 1 <= stats["unreachable"] < messages // 2, stats
-        fake = FakeProcessFunction(fail_first=0, port=target_port)
-        _wait_for(lambda: len({h["ce-id"] for h, _, _ in fake.deliveries}) >= messages)
-        assert len({h["ce-id"] for h, _, _ in fake.deliveries}) == messages
-    finally:
-        bridge.stop()
-        if fake is not None:
-            fake.server.shutdown()
+    with bridge_on_new_topic(stack_handle, "bridge-down", target, tmp_path) as (publish, status):
+        try:
+            messages = 40
+            for i in range(messages):
+                obj = {"bucket": "uploads-x", "name": f"inbox/{i}.jpg", "generation": i + 1}
+                publish(json.dumps(obj).encode(), eventType="OBJECT_FINALIZE",
+                        bucketId="uploads-x", objectId=obj["name"])  # fmt: skip
+            time.sleep(3.0)  # the function is down all this time
+            stats = requests.get(f"http://127.0.0.1:{status}/", timeout=5).json()
+            # Without the shared pause every message would have failed at least once by now.
+            assert 1 <= stats["unreachable"] < messages // 2, stats
+            fake = receiver = FakeProcessFunction(fail_first=0, port=target_port)
+
+            def delivered() -> set[str]:
+                return {headers["ce-id"] for headers, _, _ in receiver.deliveries}
+
+            _wait_for(lambda: len(delivered()) >= messages)
+            assert len(delivered()) == messages
+        finally:
+            if fake is not None:
+                fake.server.shutdown()
