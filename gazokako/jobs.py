@@ -7,6 +7,7 @@ resolve to one owner and one outcome.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import hashlib
@@ -78,6 +79,20 @@ def drop_key(bucket: str, name: str, generation: int) -> str:
 class JobStore:
     def __init__(self, db: firestore.Client) -> None:
         self._db = db
+
+    def _transact(self, attempt: Any, what: str) -> Any:
+        """Run a @firestore.transactional function; platform failures become transient.
+
+        The decorator's result is untyped, so callers' own return types carry the types.
+        """
+        try:
+            return attempt(self._db.transaction())
+        except RETRYABLE as exc:
+            raise TransientError(f"could not {what}: {exc}") from exc
+        except ValueError as exc:
+            if _lost_race(exc):
+                raise TransientError(f"could not {what}: {exc}") from exc
+            raise
 
     def _ref(self, job_id: str) -> firestore.DocumentReference:
         return self._db.collection(COLLECTION).document(job_id)
@@ -177,14 +192,7 @@ class JobStore:
             tx.update(ref, fields)
             return Claim(ClaimOutcome.CLAIMED, {**job, **fields}, token)
 
-        try:
-            return attempt(self._db.transaction())  # type: ignore[no-any-return]
-        except RETRYABLE as exc:
-            raise TransientError(f"could not claim job: {exc}") from exc
-        except ValueError as exc:
-            if _lost_race(exc):
-                raise TransientError(f"could not claim job: {exc}") from exc
-            raise
+        return self._transact(attempt, "claim job")  # type: ignore[no-any-return]
 
     def finish(
         self,
@@ -219,14 +227,7 @@ class JobStore:
             )
             return True
 
-        try:
-            return attempt(self._db.transaction())  # type: ignore[no-any-return]
-        except RETRYABLE as exc:
-            raise TransientError(f"could not finish job: {exc}") from exc
-        except ValueError as exc:
-            if _lost_race(exc):
-                raise TransientError(f"could not finish job: {exc}") from exc
-            raise
+        return self._transact(attempt, "finish job")  # type: ignore[no-any-return]
 
     def release(self, job_id: str, generation: int, token: str) -> None:
         """Give up a claim after a transient failure, so the redelivery need not wait out the
@@ -252,13 +253,9 @@ class JobStore:
                     },
                 )
 
-        try:
-            attempt(self._db.transaction())
-        except RETRYABLE:
-            return
-        except ValueError as exc:
-            if not _lost_race(exc):
-                raise
+        # Best effort: if the release fails, the lease running out frees the job all the same.
+        with contextlib.suppress(TransientError):
+            self._transact(attempt, "release job")
 
     def create_drop_job(
         self, bucket: str, name: str, generation: int, fields: Mapping[str, Any], job_id: str
@@ -290,11 +287,4 @@ class JobStore:
             )
             return job_id, True
 
-        try:
-            return attempt(self._db.transaction())  # type: ignore[no-any-return]
-        except RETRYABLE as exc:
-            raise TransientError(f"could not record the dropped object: {exc}") from exc
-        except ValueError as exc:
-            if _lost_race(exc):
-                raise TransientError(f"could not record the dropped object: {exc}") from exc
-            raise
+        return self._transact(attempt, "record the dropped object")  # type: ignore[no-any-return]
