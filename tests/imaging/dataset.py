@@ -185,3 +185,51 @@ def synthetic_samples(buckets: tuple[Bucket, ...] = BUCKETS) -> Iterator[Sample]
                 assert ok
                 img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
             yield Sample(bucket.name, f"{bucket.name}/{k}:{src_name}@{bg_name}", img, (gt,))
+
+
+def compose_photo(
+    bg_name: str,
+    size: tuple[int, int],
+    faces: tuple[tuple[int, float], ...],
+    seed: int,
+    noise: float = 4.0,
+) -> tuple[Image, tuple[Box, ...]]:
+    """A camera-sized photo: a face-free scene enlarged to ``size`` with sensor-like noise,
+    and one pasted head per (face height, angle), placed so that no two heads overlap (an
+    occluded face is not a fair miss)."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    canvas = cv2.resize(load(bg_name), (w, h), interpolation=cv2.INTER_CUBIC)
+    grain = rng.normal(0, noise, canvas.shape).astype(np.float32)
+    canvas = np.clip(canvas.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    placed: list[tuple[float, float, float]] = []  # centre and radius of each pasted head
+    boxes: list[Box] = []
+    for k, (face_h, angle) in enumerate(faces):
+        radius = 1.6 * face_h  # the pasted crop reaches ~1.7 face widths from the centre
+        for _ in range(1000):
+            cx = rng.uniform(radius, w - radius) if w > 2 * radius else w / 2
+            cy = rng.uniform(radius, h - radius) if h > 2 * radius else h / 2
+            if all(math.hypot(cx - px, cy - py) > radius + pr for px, py, pr in placed):
+                break
+        else:
+            raise ValueError(f"no room for a {face_h} px face in {size}")
+        placed.append((cx, cy, radius))
+        src = SOURCES[k % len(SOURCES)]
+        box = REAL_FACES[src][0]
+        boxes.append(_paste(canvas, load(src), box, face_h=face_h, angle=angle, centre=(cx, cy)))
+    return canvas, tuple(boxes)
+
+
+#: Two 12 MP photos (4000 x 3000) holding faces from 24 px to 600 px, some turned: detection
+#: on a big photo runs over many overlapping tiles, so faces fall across tile borders here.
+#: Biggest first, so that every head finds room.
+LARGE_FACES: tuple[tuple[int, float], ...] = (
+    (600, -20), (300, 0), (160, 45), (96, -30), (64, 30), (48, -15), (40, 15), (32, 0),
+    (28, -10), (24, 10), (24, 0),
+)  # fmt: skip
+
+
+def large_samples() -> Iterator[Sample]:
+    for k, bg in enumerate(("building.jpg", "home.jpg")):
+        img, boxes = compose_photo(bg, (4000, 3000), LARGE_FACES, seed=100 + k)
+        yield Sample("large_12mp", f"large_12mp/{k}@{bg}", img, boxes)

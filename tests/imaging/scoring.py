@@ -53,7 +53,7 @@ def evaluate(
             sc.faces += 1
             hit = next((i for i, f in enumerate(found) if covers(f, gt, w, h)), None)
             if hit is None:
-                sc.misses.append(s.name)
+                sc.misses.append(s.name if len(s.faces) == 1 else f"{s.name} face {gt}")
             else:
                 sc.found += 1
                 used.add(hit)

@@ -15,7 +15,7 @@ from imaging.detect import detect_faces
 
 from . import dataset, scoring
 
-#: Minimum recall per bucket (6 synthetic faces per bucket, 8 real ones).
+#: Minimum recall per bucket (6 synthetic faces per bucket, 8 real ones, 22 in two 12 MP photos).
 RECALL_GATES: dict[str, float] = {
     "real_faces": 1.0,
     "size_24": 0.83,
@@ -30,6 +30,9 @@ RECALL_GATES: dict[str, float] = {
     "dark": 1.0,
     "blur": 0.83,
     "jpeg_q10": 1.0,
+    # 20 of 22: both misses are the same 3/4 profile looking down at 24 px, which neither
+    # CenterFace nor YuNet scores above 0.32 at any enlargement from 1x to 3x.
+    "large_12mp": 0.90,
 }
 #: Most false positives allowed: one on 31 face-free photos (a capacitor scored 0.52).
 MAX_FALSE_POSITIVES: dict[str, int] = {"face_free": 1}
@@ -39,6 +42,7 @@ def _samples() -> Iterator[dataset.Sample]:
     yield from dataset.real_samples()
     yield from dataset.face_free_samples()
     yield from dataset.synthetic_samples()
+    yield from dataset.large_samples()
 
 
 @pytest.fixture(scope="module")
