@@ -205,7 +205,7 @@ def compose_photo(
     placed: list[tuple[float, float, float]] = []  # centre and radius of each pasted head
     boxes: list[Box] = []
     for k, (face_h, angle) in enumerate(faces):
-        radius = 1.6 * face_h  # the pasted crop reaches ~1.7 face widths from the centre
+        radius = 1.3 * face_h  # the feathered head mask reaches ~1.2 face heights
         for _ in range(1000):
             cx = rng.uniform(radius, w - radius) if w > 2 * radius else w / 2
             cy = rng.uniform(radius, h - radius) if h > 2 * radius else h / 2
