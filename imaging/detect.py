@@ -16,6 +16,8 @@ Why this shape (measured; the numbers are in imaging/README.md):
   of 32; cv2.dnn always sees 640x640, as it gives garbage when reused with another shape).
 * onnxruntime runs the same model ~2x faster than cv2.dnn on this CPU (outputs equal to
   1e-5, so recall is unchanged); batching tiles per call was measured and did not help.
+* Candidates just under the threshold get a second look (enlarged, turned, mirrored): hard
+  poses that score 0.2-0.4 in the pyramid pass there, texture does not (SECOND_LOOK_*).
 """
 
 from __future__ import annotations
