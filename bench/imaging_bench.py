@@ -276,21 +276,24 @@ def main() -> None:
 
 NOTES = """
 Notes:
-- grayscale decodes JPEG straight to gray and writes a one-channel JPEG: 0.6-0.75x the colour
+- grayscale decodes JPEG straight to gray and writes a one-channel JPEG: 0.6-0.9x the colour
   codec floor. A leading resize lets libjpeg decode at 1/2..1/8 scale (48 MP: 0.5x).
-- Face operations are dominated by detection: CenterFace run by onnxruntime (cv2.dnn before
-  2026-11-24: 1076 / 12822 / 45544 ms at 1 / 12 / 48 MP, now about 1.5 / 2.2 / 1.6x faster,
-  same detections). With the default `min_face=24` the finest pyramid level is the photo at
-  1.5x in 640 px tiles (130 tiles at 12 MP): 60-80x the codec floor, far from the 1.6x
-  target, which no detector pass that can see 24 px faces in a 12 MP photo meets on 2 cores.
-  `min_face=64` is about 5-6x cheaper (0.4-0.7x the original Haar way, which misses rotated,
-  dark and small faces and has false positives).
-- Peak memory excludes the model itself, loaded once per process and shared by threads. The
-  warm-up image is small (one tile padded to 608 x 480), so onnxruntime's buffers for
-  640 x 640 tiles (~60 MB, allocated once per process, then reused) are counted in the face
-  operations' peak: 3.7-4.7x the decoded image at 12 MP, 2.6-2.8x at 48 MP (with cv2.dnn,
-  whose one 640 x 640 shape the warm-up allocated, it measured 2.0-2.6x); the Haar way ~20x.
-- This run shared the 2 cores with other jobs (load average 2.5-3), so times are upper bounds.
+- Face operations are dominated by detection (CenterFace by onnxruntime over a pyramid of
+  640 px tiles, plus a second look at borderline spots). With the default `min_face=24` the
+  finest level is the photo at 1.5x (130 tiles at 12 MP): 55-90x the codec floor. The 1.6x
+  target is not met, and no setting meets it: even `min_face=192`, one 640 px pass over the
+  whole photo, is 2.1x at 12 MP and finds 7 of the 10 faces. The original Haar way finds 4.
+  blur/mosaic/redact do the same detection: their spread at 12 MP (5.4-8.5 s) is this shared
+  machine's noise, not the operation.
+- Memory: a call's own working set (every buffer of 128 KiB or more mapped and unmapped per
+  call during the memory calls, so freed heap cannot hide it). Steady state 2.0-2.1x the
+  decoded image at 12 and 48 MP for every operation, face ones included; 3.2x at 1 MP, where
+  detection's fixed ~9 MB of tile buffers weighs more than a 3 MB image. The first photo of a
+  size in a process also grows onnxruntime's arena and memory plan (~60 MB, kept and reused):
+  3.7x at 12 MP, 2.5x at 48 MP, 22x at 1 MP. The model itself (7 MB) is loaded at warm-up.
+- Faces: the photo's ten labelled faces; the 1 MP miss is the webcam 3/4 profile at 24 px,
+  the one pose the detector cannot see at that size (imaging/README.md).
+- The machine is shared; times of one run vary by up to 1.5x, ratios within a run less.
 """
 
 
