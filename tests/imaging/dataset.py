@@ -121,6 +121,14 @@ def face_free_samples() -> Iterator[Sample]:
         yield Sample("face_free", name, load(name), ())
 
 
+def face_free_2x_samples() -> Iterator[Sample]:
+    """The face-free photos enlarged 2x: textures at another scale are where false positives
+    hide (a detector tuned on one scale can see faces in coins or a circuit board at another)."""
+    for name in FACE_FREE:
+        big = cv2.resize(load(name), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+        yield Sample("face_free_2x", f"{name}@2x", big, ())
+
+
 def _paste(
     canvas: Image, src: Image, box: Box, *, face_h: int, angle: float, centre: tuple[float, float]
 ) -> Box:

@@ -34,13 +34,15 @@ RECALL_GATES: dict[str, float] = {
     # neither CenterFace nor YuNet scores above 0.32 at any enlargement from 1x to 3x.
     "large_12mp": 0.95,
 }
-#: Most false positives allowed: one on 31 face-free photos (a capacitor scored 0.52).
-MAX_FALSE_POSITIVES: dict[str, int] = {"face_free": 1}
+#: Most false positives allowed: one on 31 face-free photos (a capacitor scored 0.52); three
+#: on the same photos enlarged 2x (coins 0.46, two spots on the circuit board 0.42-0.46).
+MAX_FALSE_POSITIVES: dict[str, int] = {"face_free": 1, "face_free_2x": 3}
 
 
 def _samples() -> Iterator[dataset.Sample]:
     yield from dataset.real_samples()
     yield from dataset.face_free_samples()
+    yield from dataset.face_free_2x_samples()
     yield from dataset.synthetic_samples()
     yield from dataset.large_samples()
 
@@ -72,7 +74,8 @@ def test_false_positives(scores: dict[str, scoring.Score]) -> None:
         allowed = MAX_FALSE_POSITIVES.get(bucket, 0)
         assert score.false_positives <= allowed, (bucket, score.fp_names)
     assert scores["face_free"].images == len(dataset.FACE_FREE)
+    assert scores["face_free_2x"].images == len(dataset.FACE_FREE)
 
 
 def test_every_bucket_is_gated(scores: dict[str, scoring.Score]) -> None:
-    assert set(scores) == {*RECALL_GATES, "face_free"}
+    assert set(scores) == {*RECALL_GATES, *MAX_FALSE_POSITIVES}
