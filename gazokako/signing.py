@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,15 +35,32 @@ class SignedRequest:
     expires_at: dt.datetime
 
 
+#: Signed GETs kept per instance. A page polls a finished job every second or two, and each
+#: answer would otherwise cost one IAM signBlob call (latency and quota).
+GET_CACHE_SIZE = 1024
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 class UrlSigner:
     """Signs URLs for objects; holds whichever credentials the configuration calls for."""
 
-    def __init__(self, config: Config, *, token_credentials: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        token_credentials: Any = None,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
         """`token_credentials` replaces Application Default Credentials for the keyless path."""
         self._config = config
         self._lock = threading.Lock()
         self._key_credentials: service_account.Credentials | None = None
         self._token_credentials: Any = token_credentials
+        self._clock = clock
+        self._gets: OrderedDict[tuple[str, str, str | None], SignedRequest] = OrderedDict()
 
     def _signing_kwargs(self) -> dict[str, Any]:
         with self._lock:
@@ -79,6 +97,12 @@ class UrlSigner:
         changes one of them (in production; the local emulator does not check signatures).
         """
         ttl = min(self._config.url_ttl_seconds, MAX_URL_TTL_SECONDS)
+        cacheable = method == "GET" and not headers and content_type is None
+        key = (blob.bucket.name, blob.name, response_disposition)
+        if cacheable:
+            cached = self._cached_get(key, ttl)
+            if cached is not None:
+                return cached
         try:
             url = blob.generate_signed_url(
                 version="v4",
@@ -97,9 +121,28 @@ class UrlSigner:
         sent_headers = dict(headers or {})
         if content_type:
             sent_headers["Content-Type"] = content_type
-        return SignedRequest(
+        signed = SignedRequest(
             url=url, method=method, headers=sent_headers, expires_at=url_expiry(url)
         )
+        if cacheable:
+            with self._lock:
+                self._gets[key] = signed
+                while len(self._gets) > GET_CACHE_SIZE:
+                    self._gets.popitem(last=False)
+        return signed
+
+    def _cached_get(self, key: tuple[str, str, str | None], ttl: int) -> SignedRequest | None:
+        """A GET signed earlier that still has at least half its lifetime left, so a caller
+        always gets a link that works for ttl/2 or more."""
+        with self._lock:
+            signed = self._gets.get(key)
+            if signed is None:
+                return None
+            if signed.expires_at - self._clock() < dt.timedelta(seconds=ttl / 2):
+                del self._gets[key]
+                return None
+            self._gets.move_to_end(key)
+            return signed
 
 
 def url_expiry(url: str) -> dt.datetime:

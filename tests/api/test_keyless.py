@@ -7,6 +7,7 @@ verified against the fake's public key exactly as the local URLs are against the
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,3 +101,38 @@ def test_no_signer_configured_is_refused() -> None:
     config = Config(project="p", uploads_bucket="u", results_bucket="r")
     with pytest.raises(RuntimeError, match="SIGNER_SERVICE_ACCOUNT"):
         UrlSigner(config).sign(_blob("x"), method="GET")
+
+
+def test_repeated_get_reuses_one_signature_while_half_its_life_is_left(
+    fake_iam: FakeIamCredentials,
+) -> None:
+    now = [dt.datetime.now(dt.UTC)]
+    signer = UrlSigner(
+        _production_config(),
+        token_credentials=Credentials(token=TOKEN),  # type: ignore[no-untyped-call]
+        clock=lambda: now[0],
+    )
+    first = signer.sign(_blob("r/abc/result.jpg"), method="GET")
+    assert signer.sign(_blob("r/abc/result.jpg"), method="GET") == first
+    assert len(fake_iam.calls) == 1  # a polling page costs one signBlob, not one per poll
+
+    signer.sign(_blob("r/other/result.jpg"), method="GET")
+    assert len(fake_iam.calls) == 2  # another object is another signature
+
+    ttl = (first.expires_at - now[0]).total_seconds()
+    now[0] += dt.timedelta(seconds=ttl / 2 + 1)  # less than half the lifetime left
+    renewed = signer.sign(_blob("r/abc/result.jpg"), method="GET")
+    assert len(fake_iam.calls) == 3  # signed again (the library's own clock stamps it)
+    v4.verify(renewed.url, "GET", {}, fake_iam.public_key)
+
+
+def test_upload_urls_are_never_reused(fake_iam: FakeIamCredentials) -> None:
+    signer = UrlSigner(_production_config(), token_credentials=Credentials(token=TOKEN))  # type: ignore[no-untyped-call]
+    for _ in range(2):
+        signer.sign(
+            _blob("u/abc/source"),
+            method="PUT",
+            content_type="image/jpeg",
+            headers={"x-goog-content-length-range": "10,10"},
+        )
+    assert len(fake_iam.calls) == 2
