@@ -21,8 +21,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-MAX_BYTES = 20_000_000
-
 
 def result_png(width: int = 64, height: int = 48) -> bytes:
     """A small striped picture that stands in for a processed result."""
@@ -206,7 +204,8 @@ def _make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                         "method": "PUT",
                         "headers": {
                             "Content-Type": job.content_type,
-                            "x-goog-content-length-range": f"0,{MAX_BYTES}",
+                            # As the real API: the declared size, exactly.
+                            "x-goog-content-length-range": f"{job.size},{job.size}",
                         },
                     },
                     "status_url": f"{api.base}/jobs/{job.id}",

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.web.fake_api import MAX_BYTES, FakeApi
+from tests.web.fake_api import FakeApi
 from tests.web.pagekit import big_file, expect_message, open_page, set_file
 
 Serve = Callable[[dict[str, Any] | None], str]
@@ -73,7 +73,7 @@ def test_upload_sends_exact_headers_and_shows_real_progress(
     ]
     headers = fake_api.put_headers[0]
     assert headers["content-type"] == "image/jpeg"
-    assert headers["x-goog-content-length-range"] == f"0,{MAX_BYTES}"
+    assert headers["x-goog-content-length-range"] == "12000000,12000000"
     assert fake_api.put_bodies == [12_000_000]
     expect(page.locator("#faces-count")).to_have_text("2 faces were found.")
     expect(page.locator("#result-size")).to_contain_text("64 × 48 px")
