@@ -3,6 +3,11 @@ output "api_url" {
   value       = google_cloudfunctions2_function.upload.service_config[0].uri
 }
 
+output "max_upload_bytes" {
+  description = "Largest upload the API signs for (goes into web/config.json as max_bytes)."
+  value       = var.max_upload_bytes
+}
+
 output "web_url" {
   description = "Where the page is served."
   value       = "https://${google_firebase_hosting_site.web.site_id}.web.app"

@@ -125,8 +125,13 @@ def stage_function(name: str, build: Path = BUILD) -> Path:
     return dest
 
 
-def stage_web(api_base: str, site: str | None = None, build: Path = BUILD) -> Path:
+def stage_web(
+    api_base: str, site: str | None = None, build: Path = BUILD, max_bytes: int | None = None
+) -> Path:
     """Copy web/ into build/web/public with config.json pointing at the deployed API.
+
+    `max_bytes` is the API's MAX_UPLOAD_BYTES, so the page refuses a too-large photo before
+    uploading with the same limit the API signs for.
 
     build/web/firebase.json names the Hosting site Terraform made (`--site`), so
     `firebase deploy --only hosting` run inside build/web publishes exactly this folder.
@@ -141,6 +146,8 @@ def stage_web(api_base: str, site: str | None = None, build: Path = BUILD) -> Pa
     config_path = public / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
     config["api_base"] = api_base.rstrip("/")
+    if max_bytes is not None:
+        config["max_bytes"] = max_bytes
     config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     hosting_config = json.loads((ROOT / "infra" / "firebase.json").read_text(encoding="utf-8"))
     if site:
@@ -155,12 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", choices=[*FUNCTIONS, "all", "web"])
     parser.add_argument("--api-base", help="the upload API's URL (target web only)")
     parser.add_argument("--site", help="Firebase Hosting site ID (target web only)")
+    parser.add_argument("--max-bytes", type=int, help="the API's MAX_UPLOAD_BYTES (web only)")
     parser.add_argument("--build-dir", type=Path, default=BUILD)
     args = parser.parse_args(argv)
     if args.target == "web":
         if not args.api_base:
             parser.error("web needs --api-base")
-        stage_web(args.api_base, args.site, args.build_dir)
+        stage_web(args.api_base, args.site, args.build_dir, args.max_bytes)
         return 0
     names = list(FUNCTIONS) if args.target == "all" else [args.target]
     ensure_models()

@@ -95,9 +95,10 @@ def test_stage_web_points_the_page_at_the_api(tmp_path: Path) -> None:
     import json
 
     stage = load_stage_script()
-    out = stage.stage_web("https://api.example/", "my-site", tmp_path)
+    out = stage.stage_web("https://api.example/", "my-site", tmp_path, max_bytes=8_000_000)
     config = json.loads((out / "public" / "config.json").read_text(encoding="utf-8"))
     assert config["api_base"] == "https://api.example"
+    assert config["max_bytes"] == 8_000_000  # the page checks the size the API signs for
     hosting = json.loads((out / "firebase.json").read_text(encoding="utf-8"))["hosting"]
     assert hosting["site"] == "my-site"
     assert hosting["public"] == "public"

@@ -155,5 +155,5 @@ def test_cloudbuild_runs_test_stage_deploy_in_order() -> None:
 def test_cloudbuild_reads_only_outputs_terraform_defines() -> None:
     text = (hcl.ROOT / "cloudbuild.yaml").read_text(encoding="utf-8")
     used = set(re.findall(r'\["(\w+)"\]\["value"\]', text))
-    assert used == {"api_url", "hosting_site_id"}
+    assert used == {"api_url", "hosting_site_id", "max_upload_bytes"}
     assert used <= set(hcl.load().outputs)
