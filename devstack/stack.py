@@ -20,6 +20,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from devstack.keys import ensure_signing_key
 from devstack.procs import ManagedProcess, free_port, http_answers
+from gazokako.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("storage", "pubsub", "firestore", "upload", "process", "bridge", "web")
@@ -322,6 +323,9 @@ class Stack:
                 str(self.ports["web"]),
                 "--api-base",
                 self.url("upload"),
+                # The page refuses a too-large photo with the limit the upload function uses.
+                "--max-bytes",
+                str(Config.from_env({**os.environ, **self.function_env()}).max_upload_bytes),
             ],
             {},
         )

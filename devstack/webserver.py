@@ -39,8 +39,10 @@ def main() -> None:
     parser.add_argument("--root", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-base", required=True)
+    parser.add_argument("--max-bytes", type=int, required=True)
     args = parser.parse_args()
-    Handler.config_body = json.dumps({"api_base": args.api_base}).encode()
+    config = {"api_base": args.api_base, "max_bytes": args.max_bytes}
+    Handler.config_body = json.dumps(config).encode()
     Handler.extensions_map = {
         **Handler.extensions_map,
         ".js": "text/javascript",

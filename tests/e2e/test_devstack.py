@@ -59,7 +59,11 @@ def test_up_runs_beside_another_stack_and_sigterm_leaves_no_orphans(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GAZOKAKO_")},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("GAZOKAKO_")},
+            # A setting of the user's reaches both the upload function and the page.
+            "MAX_UPLOAD_BYTES": "7000000",
+        },
     )
     stack_file = tmp_path / "stack.json"
     try:
@@ -76,7 +80,19 @@ def test_up_runs_beside_another_stack_and_sigterm_leaves_no_orphans(
         page = requests.get(urls["web"], timeout=10)
         assert page.status_code == 200
         config = requests.get(urls["web"] + "config.json", timeout=10).json()
-        assert config == {"api_base": urls["upload_api"]}
+        assert config == {"api_base": urls["upload_api"], "max_bytes": 7_000_000}
+        too_big = requests.post(
+            urls["upload_api"] + "/uploads",
+            json={
+                "filename": "big.jpg",
+                "content_type": "image/jpeg",
+                "size": 7_000_001,
+                "ops": ["grayscale"],
+            },
+            timeout=10,
+        )
+        assert too_big.status_code == 413, too_big.text
+        assert too_big.json()["error"]["code"] == "too_large"
         pids = list(urls["pids"].values())
         groups = {pid: _group_members(pid) for pid in pids}
         assert all(groups.values()), groups
