@@ -241,9 +241,14 @@ def _overlap(a: RawBox, b: RawBox) -> float:
     return (ix * iy) / max(1e-6, min(a[2] * a[3], b[2] * b[3]))
 
 
+#: Bumped when detection changes how it finds faces with the same model, so that a job
+#: record tells which results came before a change (and may deserve processing again).
+METHOD_REVISION = "second-look"
+
+
 def detector_name() -> str:
-    """The detector and model version recorded with every result (``name@version``)."""
-    return models.MODEL_NAME
+    """The detector, model and method version recorded with every result (``name@version``)."""
+    return f"{models.MODEL_NAME}+{METHOD_REVISION}"
 
 
 def detect_faces(img: Image, *, min_face: int = 24) -> Detection:
