@@ -5,6 +5,7 @@ locals {
     "cloudfunctions.googleapis.com",
     "eventarc.googleapis.com",
     "firebase.googleapis.com",
+    "firebaserules.googleapis.com", # Firestore security rules (rules.tf)
     "firebasehosting.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
@@ -38,7 +39,7 @@ resource "google_project_service" "enabled" {
 # Originals land here through V4 signed PUT URLs; this bucket alone triggers processing.
 resource "google_storage_bucket" "uploads" {
   # checkov:skip=CKV_GCP_62: access logs would copy every object name into a second, longer-lived bucket; Cloud Audit Logs cover access when needed.
-  # checkov:skip=CKV_GCP_78: versioning would keep noncurrent copies of deleted originals, defeating the point of deleting them.
+  # checkov:skip=CKV_GCP_78: versioning would keep noncurrent copies of deleted originals; with soft delete also off (soft_delete_policy below) a deleted original is gone at once.
   name                        = "${var.project_id}-${var.name_prefix}-uploads"
   location                    = var.region
   storage_class               = "STANDARD"
@@ -47,11 +48,20 @@ resource "google_storage_bucket" "uploads" {
   force_destroy               = var.force_destroy_buckets
   labels                      = local.labels
 
+  # Cloud Storage keeps every deleted object restorable for 7 days unless told otherwise: a
+  # photo deleted by DELETE /jobs/{id}, by the function or by a lifecycle rule would survive
+  # (and be billed) for a week. Zero turns soft delete off: deleted means gone.
+  soft_delete_policy {
+    retention_duration_seconds = 0
+  }
+
   # The browser PUTs the file straight to Cloud Storage from the page's origin.
   cors {
-    origin          = local.allowed_origins
-    method          = ["PUT"]
-    response_header = ["Content-Type", "x-goog-content-length-range"]
+    origin = local.allowed_origins
+    method = ["PUT"]
+    # The upload API signs x-goog-if-generation-match: 0 into every PUT (a signed URL then
+    # creates the object once and can never overwrite it); the browser must be allowed to send it.
+    response_header = ["Content-Type", "x-goog-content-length-range", "x-goog-if-generation-match"]
     max_age_seconds = 3600
   }
 
@@ -80,7 +90,7 @@ resource "google_storage_bucket" "uploads" {
 # be a trigger source (a result would be processed again, forever).
 resource "google_storage_bucket" "results" {
   # checkov:skip=CKV_GCP_62: access logs would copy every object name into a second, longer-lived bucket; Cloud Audit Logs cover access when needed.
-  # checkov:skip=CKV_GCP_78: versioning would keep noncurrent copies of expired results, defeating the retention limit.
+  # checkov:skip=CKV_GCP_78: versioning would keep noncurrent copies of expired results; with soft delete also off (soft_delete_policy below) a deleted result is gone at once.
   name                        = "${var.project_id}-${var.name_prefix}-results"
   location                    = var.region
   storage_class               = "STANDARD"
@@ -88,6 +98,13 @@ resource "google_storage_bucket" "results" {
   public_access_prevention    = "enforced"
   force_destroy               = var.force_destroy_buckets
   labels                      = local.labels
+
+  # Cloud Storage keeps every deleted object restorable for 7 days unless told otherwise: a
+  # photo deleted by DELETE /jobs/{id}, by the function or by a lifecycle rule would survive
+  # (and be billed) for a week. Zero turns soft delete off: deleted means gone.
+  soft_delete_policy {
+    retention_duration_seconds = 0
+  }
 
   # The page fetches the result (to offer a download) from its own origin.
   cors {
@@ -120,6 +137,11 @@ resource "google_storage_bucket" "sources" {
   public_access_prevention    = "enforced"
   force_destroy               = true
   labels                      = local.labels
+
+  # Old code zips need no 7-day restorable copies either (see the uploads bucket).
+  soft_delete_policy {
+    retention_duration_seconds = 0
+  }
 
   depends_on = [google_project_service.enabled]
 }

@@ -283,3 +283,63 @@ def test_iam_grants_are_additive(tf: hcl.Config) -> None:
     ]
     assert authoritative == []
     assert len([b for b in tf.blocks if b.type.endswith("_iam_member")]) >= 15
+
+
+def test_every_bucket_turns_soft_delete_off(tf: hcl.Config) -> None:
+    # Cloud Storage keeps a deleted object restorable for 7 days by default: without this a
+    # photo deleted by the API, the function or a lifecycle rule lives on for a week.
+    buckets = tf.of_type("google_storage_bucket")
+    assert {b.name for b in buckets} >= {"uploads", "results", "sources"}
+    for bucket in buckets:
+        policy = hcl.one(bucket.body, "soft_delete_policy")
+        assert policy == {"retention_duration_seconds": 0}, bucket.address
+
+
+def test_versioning_skips_do_not_promise_what_soft_delete_would_break() -> None:
+    # A skip that says deletion removes every copy is only true while soft delete is off.
+    for line in (hcl.INFRA / "main.tf").read_text(encoding="utf-8").splitlines():
+        if "checkov:skip=CKV_GCP_78" in line and ("originals" in line or "results" in line):
+            assert "soft delete" in line, line
+
+
+def test_uploads_cors_lets_the_page_send_the_single_use_precondition(tf: hcl.Config) -> None:
+    # The upload API signs x-goog-if-generation-match: 0 into every PUT, so a second PUT with
+    # the same URL is refused; a browser may only send that header if CORS allows it.
+    cors = hcl.one(tf.get("google_storage_bucket", "uploads").body, "cors")
+    allowed = {header.lower() for header in cors["response_header"]}
+    assert "x-goog-if-generation-match" in allowed
+    assert "content-type" in allowed
+
+
+def test_the_upload_apis_request_logs_are_excluded(tf: hcl.Config) -> None:
+    # Cloud Run's request log records the full URL, and /jobs/{id} carries a job's only key.
+    exclusions = tf.of_type("google_logging_project_exclusion")
+    assert [e.name for e in exclusions] == ["upload_api_requests"]
+    body = exclusions[0].body
+    assert body.get("disabled", False) is False
+    flt = str(body["filter"]).replace('\\"', '"')
+    assert 'log_id("run.googleapis.com/requests")' in flt
+    assert 'resource.type = "cloud_run_revision"' in flt
+    assert 'resource.labels.service_name = "${google_cloudfunctions2_function.upload.name}"' in flt
+    # It names the upload API's service, and only that one: the process function's own logs
+    # (and everyone else's request logs) still arrive.
+    assert "google_cloudfunctions2_function.upload.name" in flt
+    assert "google_cloudfunctions2_function.process" not in flt
+    assert " OR " not in flt
+
+
+def test_firestore_rules_are_released_and_deny_everything(tf: hcl.Config) -> None:
+    ruleset = tf.get("google_firebaserules_ruleset", "firestore").body
+    files = hcl.one(hcl.one(ruleset, "source"), "files")
+    assert files["name"] == "firestore.rules"
+    assert files["content"] == '${file("${path.module}/firestore.rules")}'
+    release = tf.get("google_firebaserules_release", "firestore").body
+    assert release["name"] == "cloud.firestore"
+    assert "google_firebaserules_ruleset.firestore.name" in str(release["ruleset_name"])
+    assert "firebaserules.googleapis.com" in tf.locals["services"]
+    # The file itself: one match for every document, nothing allowed. (The emulator test in
+    # test_deploy_rules.py shows the same file refusing real requests.)
+    rules = (hcl.INFRA / "firestore.rules").read_text(encoding="utf-8")
+    code = re.sub(r"//[^\n]*", "", rules)
+    assert re.findall(r"allow\s+([^;]+);", code) == ["read, write: if false"]
+    assert "match /{document=**}" in code
