@@ -68,3 +68,16 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .venv-checkov build .local
+
+# Hashed lock files of both functions (functions/<name>/requirements.lock), which staging ships
+# and the Cloud Functions build installs with --require-hashes. Rerun after changing a
+# function's requirements.txt; needs PyPI. uv lives in its own venv, installed by hash.
+LOCK_VENV := .venv-lock
+$(LOCK_VENV)/.installed: requirements/lock-tools.txt
+	@test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/lock-tools.txt
+	@touch $@
+
+.PHONY: lock
+lock: $(LOCK_VENV)/.installed
+	$(LOCK_VENV)/bin/python scripts/lock.py

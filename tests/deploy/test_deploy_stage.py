@@ -30,8 +30,13 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_staged_folder_has_the_function_at_its_root(staged: Path, name: str) -> None:
     folder = staged / name
     source = hcl.ROOT / "functions" / name
-    for top in ("main.py", "requirements.txt"):
-        assert (folder / top).read_bytes() == (source / top).read_bytes()
+    assert (folder / "main.py").read_bytes() == (source / "main.py").read_bytes()
+    # The deployed requirements.txt is the hashed lock: the build installs with
+    # --require-hashes. The plain pins and the lock under its own name stay behind.
+    shipped = (folder / "requirements.txt").read_text(encoding="utf-8")
+    assert shipped == (source / "requirements.lock").read_text(encoding="utf-8")
+    assert "--require-hashes" in shipped.splitlines()
+    assert not (folder / "requirements.lock").exists()
     assert f"def {FUNCTIONS[name]}(" in (folder / "main.py").read_text(encoding="utf-8")
     for package in ("gazokako", "imaging"):
         assert (folder / package / "__init__.py").is_file()
@@ -83,11 +88,23 @@ def test_stage_refuses_a_function_without_its_entry_point(tmp_path: Path) -> Non
     (fake_root / "functions" / "upload").mkdir(parents=True)
     (fake_root / "functions" / "upload" / "main.py").write_text("def other(): ...\n", "utf-8")
     (fake_root / "functions" / "upload" / "requirements.txt").write_text("", "utf-8")
+    (fake_root / "functions" / "upload" / "requirements.lock").write_text("", "utf-8")
     for package in ("gazokako", "imaging"):
         (fake_root / package).mkdir()
         (fake_root / package / "__init__.py").write_text("", "utf-8")
     stage.ROOT = fake_root
     with pytest.raises(SystemExit, match="defines no upload_api"):
+        stage.stage_function("upload", tmp_path / "build")
+
+
+def test_stage_refuses_a_function_without_its_lock(tmp_path: Path) -> None:
+    stage: Any = load_stage_script()
+    fake_root = tmp_path / "repo"
+    (fake_root / "functions" / "upload").mkdir(parents=True)
+    (fake_root / "functions" / "upload" / "main.py").write_text("def upload_api(): ...\n", "utf-8")
+    (fake_root / "functions" / "upload" / "requirements.txt").write_text("", "utf-8")
+    stage.ROOT = fake_root
+    with pytest.raises(SystemExit, match=r"requirements\.lock is missing \(run `make lock`\)"):
         stage.stage_function("upload", tmp_path / "build")
 
 
