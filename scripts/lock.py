@@ -11,6 +11,10 @@ pinned in it, so a re-uploaded or substituted release cannot slip into a deploym
 
     make lock            # after changing a function's requirements.txt (needs PyPI)
 
+It also refreshes infra/firebase-tools/package-lock.json (npm, after a change of the pinned
+firebase-tools version in package.json): the deploy build installs it with `npm ci`, which
+checks every package against the lock's integrity hash.
+
 The resolver is uv (pinned with hashes in requirements/lock-tools.txt), chosen because it
 resolves for a target Python and platform other than its own.
 """
@@ -89,11 +93,22 @@ def lock(name: str, uv: Path, python: str) -> Path:
     return target
 
 
+def lock_firebase_tools() -> Path:
+    folder = ROOT / "infra" / "firebase-tools"
+    subprocess.run(
+        ["npm", "install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"],
+        check=True,
+        cwd=folder,
+    )
+    return folder / "package-lock.json"
+
+
 def main() -> int:
     uv = Path(sys.executable).parent / "uv"
     python = runtime_python()
     for name in FUNCTIONS:
         print(f"locked {lock(name, uv, python).relative_to(ROOT)} for Python {python}")
+    print(f"locked {lock_firebase_tools().relative_to(ROOT)}")
     return 0
 
 

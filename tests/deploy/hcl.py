@@ -38,6 +38,7 @@ class Config:
     variables: dict[str, dict[str, Any]]
     locals: dict[str, Any]
     outputs: dict[str, dict[str, Any]]
+    imports: list[dict[str, Any]]
 
     def of_type(self, type_: str) -> list[Block]:
         return [b for b in self.blocks if b.kind == "resource" and b.type == type_]
@@ -60,6 +61,7 @@ def load(folder: Path = INFRA) -> Config:
     variables: dict[str, dict[str, Any]] = {}
     local_values: dict[str, Any] = {}
     outputs: dict[str, dict[str, Any]] = {}
+    imports: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.tf")):
         parsed = parse_file(path)
         for kind in ("resource", "data"):
@@ -73,7 +75,8 @@ def load(folder: Path = INFRA) -> Config:
             local_values.update(entry)
         for entry in parsed.get("output", []):
             outputs.update(entry)
-    return Config(blocks, variables, local_values, outputs)
+        imports.extend(parsed.get("import", []))
+    return Config(blocks, variables, local_values, outputs, imports)
 
 
 def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:

@@ -53,8 +53,8 @@ def test_required_provider_versions_match_the_checked_schema(
 ) -> None:
     versions = (hcl.INFRA / "versions.tf").read_text(encoding="utf-8")
     for provider, schema in schemas.items():
-        major, minor, _ = schema["provider_version"].split(".")
         block = re.search(rf"{provider} = \{{[^}}]*version\s*=\s*\"([^\"]+)\"", versions)
         assert block, provider
-        # "~> 8.7" admits 8.7 and later 8.x: the versions the schema check speaks for.
-        assert block[1] == f"~> {major}.{minor}", (provider, block[1])
+        # Exactly the release the schema check speaks for: a deploy never picks up a newer
+        # provider nobody checked (or a compromised release of one).
+        assert block[1] == schema["provider_version"], (provider, block[1])
