@@ -1,5 +1,9 @@
 # One runtime identity per function, one for the trigger, one for the builds. Every grant is
 # the narrowest role on the narrowest resource the code needs; none is primitive or public.
+# The accounts are created by the one-time bootstrap (docs/DEPLOY.md, step 3) and adopted by
+# imports.tf, so the deployer holds service-account rights on these four only. Each
+# project-level role granted here must also be listed in the deployer's IAM condition there
+# (tests/deploy/test_deploy_build.py checks it).
 
 resource "google_service_account" "upload" {
   account_id   = "${var.name_prefix}-upload"
