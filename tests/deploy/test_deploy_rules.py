@@ -54,8 +54,10 @@ def _start(name: str, rules: Path, log_dir: Path) -> tuple[ManagedProcess, str]:
             f"--host-port=127.0.0.1:{port}",
             f"--rules={rules}",
         ],
-        # gcloud finds Java and its own config through the environment, as in devstack.
-        env=dict(os.environ),
+        # gcloud finds Java through the environment, as in devstack. A config folder of its
+        # own: the emulator writes its env.yaml there, and two emulators starting at once (here,
+        # or another test session's) must not share that file.
+        env={**os.environ, "CLOUDSDK_CONFIG": str(log_dir / f"{name}-gcloud")},
         log_dir=log_dir,
     )
     proc.start()
