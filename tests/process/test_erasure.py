@@ -10,6 +10,7 @@ for real through the running stack.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -187,6 +188,45 @@ def test_result_written_after_the_delete_sweep_is_removed(
 
     monkeypatch.setattr(ProcessService, "_download", download_then_delete)
     world.deliver(data)
+    _assert_erased(world, job_id)
+
+
+def test_processor_finishing_during_the_delete_sweep_publishes_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processor read the source before DELETE began, and writes its result and finishes
+    after DELETE listed the (still empty) results folder: that result must not outlive it."""
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(f"u/{job_id}/source", _png())
+    downloaded, listed = threading.Event(), threading.Event()
+    real_upload = ProcessService._upload
+
+    def upload_after_listing(self: ProcessService, name: str, payload: bytes, ct: str) -> None:
+        downloaded.set()
+        assert listed.wait(60)
+        real_upload(self, name, payload, ct)
+
+    monkeypatch.setattr(ProcessService, "_upload", upload_after_listing)
+    processor = threading.Thread(target=world.deliver, args=(data,))
+    real = world.clients.storage
+    deleter = threading.current_thread()
+
+    class FinishAfterListing:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def list_blobs(self, bucket: str, **kwargs: Any) -> list[Any]:
+            found = list(real.list_blobs(bucket, **kwargs))
+            if bucket == world.config.results_bucket and threading.current_thread() is deleter:
+                listed.set()
+                processor.join(60)  # the processor writes and finishes now
+            return found
+
+    world.clients.__dict__["storage"] = FinishAfterListing()
+    processor.start()
+    assert downloaded.wait(60)
+    _delete(world, job_id)
+    assert not processor.is_alive()
     _assert_erased(world, job_id)
 
 
