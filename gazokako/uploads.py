@@ -56,7 +56,8 @@ _RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 UPLOAD_FIELDS = frozenset({"filename", "content_type", "size", "ops", "options"})
 # Signed into every PUT: storage accepts the write only if no object of that name exists, so
-# the URL writes once. A second PUT (or one after DELETE) is refused with 412 in production.
+# the URL writes once (a second PUT gets 412 in production). After DELETE no object exists, so a
+# PUT then succeeds; the processor finds the job erased and deletes what arrived.
 SINGLE_USE_HEADER = "x-goog-if-generation-match"
 
 

@@ -98,8 +98,8 @@ def test_put_after_delete_leaves_nothing(stack: dict[str, Any], db: firestore.Cl
     created = create_upload(stack["upload_api"], photo, "image/png", ops=["grayscale"])
     assert created["upload"]["headers"]["x-goog-if-generation-match"] == "0"
     assert requests.delete(created["status_url"], timeout=30).status_code == 204
-    # Production refuses this PUT (412: no object may exist... and none does, so it is the
-    # processor's turn); the emulator accepts it either way.
+    # DELETE left no object, so the single-use header lets this PUT through in production too:
+    # it is the processor's to remove.
     assert put_upload(created["upload"], photo).status_code == 200
     lines = _wait_settled(stack, created["id"])
     assert "process.deleted" in {e["event"] for e in lines}
