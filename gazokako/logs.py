@@ -11,6 +11,7 @@ line passes through `ids.redact`, so an id inside an error message or a URL is h
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -28,3 +29,26 @@ def log_event(event: str, *, severity: str = "INFO", **fields: Any) -> None:
     record.update(fields)
     sys.stdout.write(redact(json.dumps(record, default=str, ensure_ascii=False)) + "\n")
     sys.stdout.flush()
+
+
+# Loggers of the HTTP server stack that may print a request's path (/jobs/{id}): werkzeug's
+# request lines (the functions framework's --debug server), gunicorn's access log when enabled,
+# and Flask's "Exception on /jobs/{id}" line, logged under the app's name (the target).
+SERVER_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
+
+
+class _RedactFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        redacted = redact(text)
+        if redacted != text:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact_server_logs(*names: str) -> None:
+    """Make the named loggers (and the server's) hide job ids in what they print."""
+    for name in (*SERVER_LOGGERS, *names):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactFilter) for f in logger.filters):
+            logger.addFilter(_RedactFilter())
