@@ -15,8 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from google.api_core import exceptions as gexc
 
 from gazokako import jobs
+from gazokako.errors import NotFound, TransientError
 from gazokako.ids import new_job_id, result_object_name
 from gazokako.processing import ProcessService
 from gazokako.uploads import UploadService
@@ -152,7 +154,7 @@ def test_delete_leaves_a_tombstone_without_names_and_get_is_404(world: World) ->
     # Expires by the TTL field, long enough to outlive every redelivery.
     assert tomb["expires_at"] >= jobs.utcnow() + jobs.TOMBSTONE_TTL - dt.timedelta(minutes=5)
     _assert_erased(world, job_id)
-    with pytest.raises(Exception, match="not found"):
+    with pytest.raises(NotFound):
         UploadService(world.clients).describe_job(job_id)
 
 
@@ -279,6 +281,33 @@ def test_delete_of_a_drop_removes_its_generation_and_mapping(world: World) -> No
     # A redelivered drop event makes no new job.
     world.deliver(data)
     assert world.drop_jobs(name) == []
+
+
+def test_delete_of_a_drop_interrupted_by_a_storage_error_is_finished_by_a_retry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"inbox/{new_job_id()}.png"
+    world.deliver(world.put(name, _png(), metadata={"ops": "grayscale"}))
+    (job,) = world.drop_jobs(name)
+    failing = [True]
+    real_delete_generation = jobs.delete_generation
+
+    def flaky(bucket: Any, object_name: str, generation: int) -> None:
+        if failing:
+            failing.clear()
+            raise TransientError(str(gexc.ServiceUnavailable("injected 503")))
+        real_delete_generation(bucket, object_name, generation)
+
+    monkeypatch.setattr(jobs, "delete_generation", flaky)
+    with pytest.raises(TransientError):
+        _delete(world, job["id"])  # the client sees 503
+    # Recorded already; only the drop's source name is kept, until it is deleted.
+    tomb = world.job(job["id"])
+    assert tomb["status"] == "deleted" and tomb[jobs.PENDING_ERASURE]["name"] == name
+    assert _source(world, name) is not None
+    _delete(world, job["id"])  # the client repeats the DELETE
+    assert _source(world, name) is None
+    _assert_erased(world, job["id"])
 
 
 # -- point 4: a size lie fails -------------------------------------------------------------------
