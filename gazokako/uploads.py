@@ -258,7 +258,6 @@ class UploadService:
         if not is_job_id(job_id):
             return
         erasure = self.store.erase(job_id)
-        uploads = self.clients.storage.bucket(self.config.uploads_bucket)
         try:
             for bucket, prefix in (
                 (self.config.uploads_bucket, uploads_prefix(job_id)),
@@ -269,11 +268,7 @@ class UploadService:
             if erasure is not None and erasure.has_source:
                 # A direct drop keeps its own name: only the generation this job processed goes,
                 # a newer object of that name is another drop's.
-                source_bucket = (
-                    uploads
-                    if erasure.bucket == self.config.uploads_bucket
-                    else self.clients.storage.bucket(erasure.bucket)
-                )
+                source_bucket = self.clients.storage.bucket(erasure.bucket)
                 jobs.delete_generation(source_bucket, erasure.name, erasure.generation)
         except jobs.RETRYABLE as exc:
             raise TransientError(f"could not delete objects: {exc}") from exc
