@@ -151,12 +151,6 @@ class JobStore:
         except RETRYABLE as exc:
             raise TransientError(f"could not update job: {exc}") from exc
 
-    def delete(self, job_id: str) -> None:
-        try:
-            self._ref(job_id).delete()
-        except RETRYABLE as exc:
-            raise TransientError(f"could not delete job: {exc}") from exc
-
     def claim(
         self,
         job_id: str,
