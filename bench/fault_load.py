@@ -251,7 +251,7 @@ class Harness:
         return dict(self.http.get(self.stack.url("bridge"), timeout=10).json())
 
     def finished_events(self) -> Counter[tuple[str, str]]:
-        """(event, job id) of every terminal record the process function wrote, over restarts."""
+        """(event, job log reference) of every terminal record the process function wrote."""
         counts: Counter[tuple[str, str]] = Counter()
         log = self.stack.log_dir / "process.log"
         for line in log.read_text(errors="replace").splitlines():
@@ -262,7 +262,7 @@ class Harness:
             except ValueError:
                 continue
             if event.get("event") in ("job.done", "job.failed"):
-                counts[(event["event"], str(event.get("job_id")))] += 1
+                counts[(event["event"], str(event.get("job")))] += 1
         return counts
 
 

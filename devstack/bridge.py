@@ -30,9 +30,18 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+from gazokako.ids import api_job_of, log_ref
 from gazokako.logs import log_event
 
 EVENT_TYPE = "google.cloud.storage.object.v1.finalized"
+
+
+def object_log_fields(name: object) -> dict[str, str]:
+    """How a log line names an object: never by its name (an API upload's name holds its job
+    id), but by the job's log reference, or a digest of a dropped object's name."""
+    text = str(name or "")
+    job_id = api_job_of(text)
+    return {"job": log_ref(job_id)} if job_id else {"object_ref": log_ref(text)}
 
 
 def cloudevent_for(
@@ -234,7 +243,7 @@ class Bridge:
         try:
             self.deliver(received)
         except Exception as exc:  # a bridge bug must not kill the loop; redeliver instead
-            log_event("bridge.error", severity="ERROR", error=repr(exc))
+            log_event("bridge.error", severity="ERROR", error=type(exc).__name__)
             self._nack(received, 1)
         finally:
             self.stats.add("in_flight", -1)
@@ -266,7 +275,7 @@ class Bridge:
             message_id=msg.message_id,
             ce_type=EVENT_TYPE,
             bucket=data.get("bucket"),
-            object=data.get("name"),
+            **object_log_fields(data.get("name")),
             generation=data.get("generation"),
             status=status,
             outcome="ack" if ok else "nack",
@@ -312,7 +321,7 @@ class Bridge:
         log_event(
             "bridge.duplicate",
             message_id=headers.get("ce-id"),
-            object=data.get("name"),
+            **object_log_fields(data.get("name")),
             generation=data.get("generation"),
             status=status,
             delay_s=round(delay, 3),

@@ -239,8 +239,9 @@ class Stack:
                 f"127.0.0.1:{port}",
                 "-external-url",
                 self.url("storage"),
+                # The signed PUT's extra headers (gazokako/uploads.py), so a browser may send them.
                 "-cors-headers",
-                "x-goog-content-length-range",
+                "x-goog-content-length-range,x-goog-if-generation-match",
                 "-event.pubsub-project-id",
                 self.project,
                 "-event.pubsub-topic",

@@ -34,6 +34,8 @@ JOB_METHODS = "GET, DELETE, OPTIONS"
 ALLOWED_REQUEST_HEADERS = "Content-Type"
 EXPOSED_HEADERS = "Retry-After"
 MAX_BODY_BYTES = 16_384
+# Every 503 says this and no more; the cause is logged as `api.error`'s `detail`.
+UNAVAILABLE_MESSAGE = "the service is briefly unavailable; retry in a few seconds"
 _JSON_MEDIA = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
 
 
@@ -128,6 +130,12 @@ class Api:
             status, body = self._route(request)
         except GazokakoError as exc:
             status, body = exc.http_status, exc.to_json()
+            detail: dict[str, str] = {}
+            if status >= 500:
+                # The platform's own words (hosts, paths, object names) are for the log only,
+                # and even there pass `redact` (see logs.py); the client learns it may retry.
+                body = {"error": {"code": exc.code, "message": UNAVAILABLE_MESSAGE}}
+                detail = {"detail": exc.message}
             if isinstance(exc, MethodNotAllowedFor):
                 headers["Allow"] = exc.allow
             if isinstance(exc, RateLimitedAfter):
@@ -139,6 +147,7 @@ class Api:
                 status=status,
                 method=request.method,
                 route=_route_name(request.path),
+                **detail,
             )
         except Exception:  # never leak a stack trace to the client; log it instead
             log_event(

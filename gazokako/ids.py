@@ -1,13 +1,33 @@
-"""Job IDs: the only name a job or its objects ever have, so they must be unguessable."""
+"""Job IDs and the object names built from them: the only key to a job and its photo.
+
+An id is a capability: whoever holds it can read and erase the job. So it must be unguessable,
+and it must never be written to a log; logs carry `log_ref(id)`, a digest that names the same
+job across log lines but cannot be turned back into the id.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 
 # 24 random bytes = 192 bits, well above the 128 the design asks for; URL-safe base64 -> 32 chars.
 _ID_BYTES = 24
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32}$")
+# Any run of id characters at least an id long. A string that contains an id (bare, in a path,
+# URL-encoded as u%2F{id}%2Fsource, in an error message) contains such a run, whatever its
+# neighbours are; `redact` hides every one.
+_ID_RUN = re.compile(r"[A-Za-z0-9_-]{32,}")
+# The label makes the digest specific to this use: the same id hashed elsewhere gives another value.
+_LOG_REF_LABEL = b"gazokako log reference v1\n"
+LOG_REF_CHARS = 16
+REDACTED = "<redacted>"
+
+# The uploads bucket's `u/` folder belongs to the upload API: `u/{id}/source` is what a signed
+# PUT may write. Anything under it that no live API job names is removed (docs/JOBS.md).
+UPLOADS_FOLDER = "u/"
+RESULTS_FOLDER = "r/"
+_API_SOURCE = re.compile(r"^u/(?P<id>[A-Za-z0-9_-]{32})/source$")
 
 
 def new_job_id() -> str:
@@ -16,3 +36,47 @@ def new_job_id() -> str:
 
 def is_job_id(value: str) -> bool:
     return bool(_ID_PATTERN.fullmatch(value))
+
+
+def log_ref(job_id: str) -> str:
+    """The job's name in logs: 64 bits of SHA-256 over a fixed label and the id.
+
+    Enough to follow one job through the logs and to find its lines from the id (compute the
+    digest), never enough to find the id from a line: the id has 192 random bits.
+    """
+    return hashlib.sha256(_LOG_REF_LABEL + job_id.encode()).hexdigest()[:LOG_REF_CHARS]
+
+
+def redact(text: str) -> str:
+    """`text` with anything that could be a job id replaced; for free text bound for a log."""
+    return _ID_RUN.sub(REDACTED, text)
+
+
+def source_object_name(job_id: str) -> str:
+    """Where an API job's upload lands in the uploads bucket."""
+    return f"{UPLOADS_FOLDER}{job_id}/source"
+
+
+def api_job_of(name: str) -> str | None:
+    """The job id an uploads-bucket object belongs to, if it is an API job's source."""
+    match = _API_SOURCE.fullmatch(name)
+    return match["id"] if match else None
+
+
+def in_api_folder(name: str) -> bool:
+    """Whether an uploads-bucket object lies in the API's folder (then it is no direct drop)."""
+    return name.startswith(UPLOADS_FOLDER)
+
+
+def uploads_prefix(job_id: str) -> str:
+    return f"{UPLOADS_FOLDER}{job_id}/"
+
+
+def results_prefix(job_id: str) -> str:
+    return f"{RESULTS_FOLDER}{job_id}/"
+
+
+def result_object_name(job_id: str, generation: int, fmt: str) -> str:
+    """Where the result of one source generation goes: the same name on every retry, so a
+    repeated attempt overwrites instead of adding; a new generation gets a new name."""
+    return f"{results_prefix(job_id)}{generation}.{'jpg' if fmt == 'jpeg' else fmt}"

@@ -32,6 +32,15 @@ PROCESSING = "processing"
 DONE = "done"
 FAILED = "failed"
 TERMINAL = frozenset({DONE, FAILED})
+# DELETE /jobs/{id} happened: the document is a tombstone (see `erase`) until its TTL removes it.
+DELETED = "deleted"
+
+# A tombstone outlives every delivery that could still act on the job: Eventarc retries an event
+# for up to 24 hours, and a processor holds a claim for at most a lease.
+TOMBSTONE_TTL = dt.timedelta(days=2)
+# An awaiting_upload job expires this long after its upload URL: the PUT cannot come later, and
+# an object written after the job expired belongs to no live job.
+AWAITING_UPLOAD_GRACE = dt.timedelta(minutes=5)
 
 # Errors worth a retry: the service was briefly unavailable or slow, or a transaction lost a race.
 RETRYABLE = (
@@ -44,6 +53,30 @@ RETRYABLE = (
     ConnectionError,
     TimeoutError,
 )
+
+
+def delete_generation(bucket: Any, name: str, generation: int) -> None:
+    """Storage, not the job document, but every erasure of a job's objects comes through here.
+
+    Delete one object generation, pinned twice: `generation` names it, and
+    `if_generation_match` refuses to touch the live object if it is another one. Gone already
+    (404) or replaced (412) both mean there is nothing of this generation left to delete."""
+    blob = bucket.blob(name, generation=generation)
+    try:
+        with contextlib.suppress(gexc.NotFound, gexc.PreconditionFailed):
+            blob.delete(if_generation_match=generation)
+    except RETRYABLE as exc:
+        raise TransientError(f"could not delete an object: {exc}") from exc
+
+
+def _gone(job: Mapping[str, Any], written_at: dt.datetime) -> ClaimOutcome | None:
+    """Why an object written at `written_at` belongs to no live job, if it does not."""
+    if job.get("status") == DELETED:
+        return ClaimOutcome.DELETED
+    expires_at = job.get("expires_at")
+    if expires_at is not None and expires_at <= written_at:
+        return ClaimOutcome.EXPIRED
+    return None
 
 
 def _lost_race(exc: ValueError) -> bool:
@@ -60,6 +93,8 @@ class ClaimOutcome(enum.Enum):
     ALREADY_FINISHED = "already_finished"  # this generation (or a newer one) has its outcome
     BUSY = "busy"  # another delivery holds a live lease on this generation
     NO_JOB = "no_job"  # no job document of that id
+    DELETED = "deleted"  # the job was erased (DELETE /jobs/{id}): a tombstone is all that is left
+    EXPIRED = "expired"  # the object was written after the job expired
     EXHAUSTED = "exhausted"  # too many holders of this generation died: the job was failed
 
 
@@ -116,12 +151,6 @@ class JobStore:
         except RETRYABLE as exc:
             raise TransientError(f"could not update job: {exc}") from exc
 
-    def delete(self, job_id: str) -> None:
-        try:
-            self._ref(job_id).delete()
-        except RETRYABLE as exc:
-            raise TransientError(f"could not delete job: {exc}") from exc
-
     def claim(
         self,
         job_id: str,
@@ -129,12 +158,16 @@ class JobStore:
         *,
         lease_seconds: int,
         max_attempts: int | None = None,
+        written_at: dt.datetime | None = None,
+        ttl: dt.timedelta | None = None,
     ) -> Claim:
         """Take ownership of processing `generation` of the job's source, or say why not.
 
         Decided in one transaction, so of any number of simultaneous deliveries exactly one gets
         CLAIMED. A lease that ran out (its holder crashed) is taken over; once `max_attempts`
         holders of the same generation died without an outcome, the job is failed instead.
+        An erased job, or one that had expired when the object was `written_at`, is nobody's to
+        process. A claimed job's `expires_at` moves `ttl` ahead, so it cannot expire mid-way.
         """
         ref = self._ref(job_id)
         token = secrets.token_urlsafe(16)
@@ -148,6 +181,9 @@ class JobStore:
             current = int(job.get("generation") or 0)
             status = job.get("status")
             now = utcnow()
+            gone = _gone(job, written_at or now)
+            if gone is not None:
+                return Claim(gone, job)
             if generation < current or (generation == current and status in TERMINAL):
                 return Claim(ClaimOutcome.ALREADY_FINISHED, job)
             same = generation == current and status == PROCESSING
@@ -173,6 +209,8 @@ class JobStore:
                     "detector": firestore.DELETE_FIELD,
                     "lease_until": firestore.DELETE_FIELD,
                     "claim_token": firestore.DELETE_FIELD,
+                    # The caller deletes the source next: a failed job keeps no photo.
+                    "source.deleted": True,
                     "updated_at": now,
                     "finished_at": now,
                 }
@@ -189,6 +227,8 @@ class JobStore:
                 "claimed_at": now,
                 "updated_at": now,
             }
+            if ttl is not None:
+                fields["expires_at"] = now + ttl
             tx.update(ref, fields)
             return Claim(ClaimOutcome.CLAIMED, {**job, **fields}, token)
 
@@ -210,7 +250,9 @@ class JobStore:
         def attempt(tx: firestore.Transaction) -> bool:
             snap = ref.get(transaction=tx)
             job = snap.to_dict() or {}
-            if not snap.exists or int(job.get("generation") or 0) != generation:
+            if not snap.exists or job.get("status") == DELETED:
+                return False
+            if int(job.get("generation") or 0) != generation:
                 return False
             if token is not None and job.get("claim_token") != token:
                 return False
@@ -259,20 +301,24 @@ class JobStore:
 
     def create_drop_job(
         self, bucket: str, name: str, generation: int, fields: Mapping[str, Any], job_id: str
-    ) -> tuple[str, bool]:
+    ) -> tuple[str | None, bool]:
         """The job of a dropped object generation: made once, found again on any redelivery.
 
         The mapping document and the job are created in one transaction, so two deliveries of
-        the same drop event at the same moment end with one job. Returns (job id, created).
+        the same drop event at the same moment end with one job. Returns (job id, created); the
+        id is None when that generation's job was erased (DELETE /jobs/{id}).
         """
         mapping = self._db.collection(DROPS).document(drop_key(bucket, name, generation))
         ref = self._ref(job_id)
 
         @firestore.transactional
-        def attempt(tx: firestore.Transaction) -> tuple[str, bool]:
+        def attempt(tx: firestore.Transaction) -> tuple[str | None, bool]:
             snap = mapping.get(transaction=tx)
             if snap.exists:
-                return str((snap.to_dict() or {})["job_id"]), False
+                known = snap.to_dict() or {}
+                if known.get("status") == DELETED:
+                    return None, False
+                return str(known["job_id"]), False
             tx.create(ref, dict(fields))
             tx.create(
                 mapping,
@@ -288,3 +334,83 @@ class JobStore:
             return job_id, True
 
         return self._transact(attempt, "record the dropped object")  # type: ignore[no-any-return]
+
+    def erase(self, job_id: str) -> Erasure | None:
+        """Record the erasure of a job before any of its objects is touched (DELETE /jobs/{id}).
+
+        One transaction replaces the job with a tombstone that carries no filename, no faces
+        and no object names, only `status: deleted` and its own `expires_at`, so every processor
+        that claims, finishes or is redelivered later finds the job erased. A drop's mapping
+        becomes a tombstone too (no job id, no name), so a redelivered drop event makes no new
+        job. Until the caller reports the objects deleted (`erased`), a drop's tombstone keeps
+        the one name that no prefix finds: its source generation. None if there is no such job.
+        """
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> Erasure | None:
+            snap = ref.get(transaction=tx)
+            if not snap.exists:
+                return None
+            job = snap.to_dict() or {}
+            if job.get("status") == DELETED:
+                # Erased before; a previous DELETE may not have finished removing the drop.
+                return Erasure.from_pending(job.get(PENDING_ERASURE))
+            now = utcnow()
+            tombstone: dict[str, Any] = {
+                "status": DELETED,
+                "deleted_at": now,
+                "updated_at": now,
+                "expires_at": now + TOMBSTONE_TTL,
+            }
+            erasure = Erasure()
+            source = job.get("source") or {}
+            if job.get("origin") == "drop" and source.get("name"):
+                generation = int(source.get("generation") or job.get("generation") or 0)
+                bucket, name = str(source.get("bucket") or ""), str(source["name"])
+                erasure = Erasure(bucket, name, generation)
+                tombstone[PENDING_ERASURE] = erasure.to_pending()
+                tx.set(
+                    self._db.collection(DROPS).document(drop_key(bucket, name, generation)),
+                    {"status": DELETED, "deleted_at": now, "expires_at": now + TOMBSTONE_TTL},
+                )
+            tx.set(ref, tombstone)
+            return erasure
+
+        return self._transact(attempt, "erase job")  # type: ignore[no-any-return]
+
+    def erased(self, job_id: str) -> None:
+        """The erasure's objects are gone: the tombstone forgets the drop's name."""
+        try:
+            self._ref(job_id).update({PENDING_ERASURE: firestore.DELETE_FIELD})
+        except gexc.NotFound:
+            pass  # the tombstone's TTL came first
+        except RETRYABLE as exc:
+            raise TransientError(f"could not update the erased job: {exc}") from exc
+
+
+# Field of a drop's tombstone while its source generation is not yet deleted.
+PENDING_ERASURE = "erasing"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What DELETE must remove besides the job's own folders: a drop's source generation."""
+
+    bucket: str = ""
+    name: str = ""
+    generation: int = 0
+
+    @property
+    def has_source(self) -> bool:
+        return bool(self.bucket and self.name and self.generation > 0)
+
+    def to_pending(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "name": self.name, "generation": self.generation}
+
+    @classmethod
+    def from_pending(cls, raw: object) -> Erasure:
+        if not isinstance(raw, Mapping):
+            return cls()
+        bucket, name = str(raw.get("bucket") or ""), str(raw.get("name") or "")
+        return cls(bucket, name, int(raw.get("generation") or 0))

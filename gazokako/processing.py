@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import posixpath
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,22 +24,24 @@ import imaging
 from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.errors import PermanentError, TransientError
-from gazokako.ids import new_job_id
+from gazokako.ids import (
+    api_job_of,
+    in_api_folder,
+    log_ref,
+    new_job_id,
+    result_object_name,
+    results_prefix,
+)
 from gazokako.logs import log_event
 
+__all__ = ["FINALIZED", "ProcessService", "parse_ops_metadata", "result_object_name"]
+
 FINALIZED = "google.cloud.storage.object.v1.finalized"
-_API_SOURCE = re.compile(r"^u/(?P<id>[A-Za-z0-9_-]{32})/source$")
 # Untrusted metadata is stored on the job before it is validated; keep it small.
 _MAX_DROP_OPS = 32
 _MAX_OP_CHARS = 64
 _MAX_FILENAME_CHARS = 255
 TIMING_KEYS = ("download", "decode", "detect", "filter", "encode", "upload", "total")
-
-
-def result_object_name(job_id: str, generation: int, fmt: str) -> str:
-    """Where the result of one source generation goes: the same name on every retry, so a
-    repeated attempt overwrites instead of adding; a new generation gets a new name."""
-    return f"r/{job_id}/{generation}.{'jpg' if fmt == 'jpeg' else fmt}"
 
 
 def parse_ops_metadata(raw: object, default: tuple[str, ...]) -> list[str]:
@@ -57,6 +58,18 @@ def _as_int(value: object) -> int:
         return int(str(value or 0))
     except ValueError:
         return 0
+
+
+def _written_at(data: Mapping[str, Any]) -> dt.datetime | None:
+    """When the object was written (the event's timeCreated), if the event says."""
+    raw = data.get("timeCreated")
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
 def split_detector(detector: str | None) -> dict[str, str] | None:
@@ -80,23 +93,38 @@ class ProcessService:
         bucket = str(data.get("bucket", ""))
         name = str(data.get("name", ""))
         generation = _as_int(data.get("generation"))
+        # Object names are never logged: an API upload's name holds its job id.
         if ce_type is not None and ce_type != FINALIZED:
-            log_event("process.ignored", bucket=bucket, object=name, reason=f"type {ce_type}")
+            log_event("process.ignored", bucket=bucket, reason=f"type {ce_type}")
             return
         if bucket != self.config.uploads_bucket:
             # Only the uploads bucket may trigger work; anything else would risk a loop.
-            log_event("process.ignored", bucket=bucket, object=name, reason="not uploads bucket")
+            log_event("process.ignored", bucket=bucket, reason="not uploads bucket")
             return
         if not name or generation <= 0 or name.endswith("/"):
             # A folder placeholder or a malformed event: nothing to process, nothing to retry.
-            log_event("process.ignored", bucket=bucket, object=name, reason="not a file")
+            log_event("process.ignored", bucket=bucket, reason="not a file")
             return
-        match = _API_SOURCE.fullmatch(name)
-        job_id = match["id"] if match else self._drop_job(bucket, name, generation, data)
+        job_id = api_job_of(name)
+        if job_id is None and in_api_folder(name):
+            # The API's folder holds only u/{id}/source; whatever else is there is nobody's.
+            log_event("process.stray", severity="WARNING", reason="not an API source name")
+            self._delete_source(bucket, name, generation)
+            return
+        if job_id is None:
+            job_id = self._drop_job(bucket, name, generation, data)
+            if job_id is None:
+                # That generation's job was erased; a late or repeated event brought it back.
+                log_event("process.drop_erased", severity="WARNING", generation=generation)
+                self._delete_source(bucket, name, generation)
+                return
         self.process_job(job_id, bucket, name, generation, data)
 
-    def _drop_job(self, bucket: str, name: str, generation: int, data: Mapping[str, Any]) -> str:
-        """A direct drop gets a random job id, made once per (object, generation)."""
+    def _drop_job(
+        self, bucket: str, name: str, generation: int, data: Mapping[str, Any]
+    ) -> str | None:
+        """A direct drop gets a random job id, made once per (object, generation); None when
+        that generation's job was erased."""
         metadata = data.get("metadata") or {}
         ops = parse_ops_metadata(
             metadata.get("ops") if isinstance(metadata, Mapping) else None,
@@ -125,50 +153,60 @@ class ProcessService:
             "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
         }
         job_id, created = self.store.create_drop_job(bucket, name, generation, fields, candidate)
-        log_event(
-            "job.created" if created else "process.drop_known",
-            job_id=job_id,
-            origin="drop",
-            object=name,
-            generation=generation,
-        )
+        if job_id is not None:
+            log_event(
+                "job.created" if created else "process.drop_known",
+                job=log_ref(job_id),
+                origin="drop",
+                generation=generation,
+            )
         return job_id
 
     # -- one job -------------------------------------------------------------------------------
     def process_job(
         self, job_id: str, bucket: str, name: str, generation: int, data: Mapping[str, Any]
     ) -> None:
+        ref = log_ref(job_id)
         claim = self.store.claim(
             job_id,
             generation,
             lease_seconds=self.config.lease_seconds,
             max_attempts=self.config.max_attempts,
+            written_at=_written_at(data),
+            ttl=dt.timedelta(days=self.config.job_ttl_days),
         )
         outcome = claim.outcome
-        if outcome is jobs.ClaimOutcome.NO_JOB:
-            # No job: never created, or erased by DELETE /jobs/{id} before this event arrived.
-            log_event("process.no_job", severity="WARNING", job_id=job_id, object=name)
+        if outcome in (jobs.ClaimOutcome.NO_JOB, jobs.ClaimOutcome.DELETED):
+            # Never created, erased by DELETE /jobs/{id}, or removed by its TTL: the object
+            # (a PUT after DELETE, a reused URL) and anything an earlier attempt wrote go.
+            log_event(f"process.{outcome.value}", severity="WARNING", job=ref)
+            self._erase_leftovers(job_id, bucket, name, generation)
+            return
+        if outcome is jobs.ClaimOutcome.EXPIRED:
+            log_event("process.expired", severity="WARNING", job=ref, generation=generation)
+            self._delete_source(bucket, name, generation)
             return
         if outcome is jobs.ClaimOutcome.ALREADY_FINISHED:
-            log_event("process.duplicate", job_id=job_id, generation=generation)
+            log_event("process.duplicate", job=ref, generation=generation)
             self._after_duplicate(claim.job, bucket, name, generation)
             return
         if outcome is jobs.ClaimOutcome.EXHAUSTED:
             log_event(
                 "job.failed",
                 severity="ERROR",
-                job_id=job_id,
+                job=ref,
                 generation=generation,
                 code="too_many_attempts",
             )
             self._delete_result(claim.job.get("result"), keep=None)
             self._delete_results_of(job_id, generation)
+            self._delete_source(bucket, name, generation)
             return
         if outcome is jobs.ClaimOutcome.BUSY:
             # Another delivery is working on it; if that one dies, its lease runs out and the
             # redelivery of this event takes over.
-            raise TransientError(f"job {job_id} is being processed by another delivery")
-        log_event("process.claimed", job_id=job_id, generation=generation, token=claim.token[:6])
+            raise TransientError("the job is being processed by another delivery")
+        log_event("process.claimed", job=ref, generation=generation, token=claim.token[:6])
         try:
             self._run(
                 claim, job_id=job_id, bucket=bucket, name=name, generation=generation, data=data
@@ -199,12 +237,17 @@ class ProcessService:
             "source.content_type": str(data.get("contentType") or ""),
         }
         try:
-            declared = _as_int(data.get("size"))
-            if declared > self.config.max_upload_bytes:
+            size = _as_int(data.get("size"))
+            if size > self.config.max_upload_bytes:
                 raise PermanentError(
-                    f"object has {declared} bytes; the maximum is {self.config.max_upload_bytes}",
+                    f"object has {size} bytes; the maximum is {self.config.max_upload_bytes}",
                     code="too_many_bytes",
                 )
+            # An API client declared its size and the URL pins it; storage enforces that in
+            # production, but nothing else may pass either (an emulator, a misconfiguration).
+            declared = _declared_bytes(job)
+            if data.get("size") is not None:
+                _check_size(declared, size)
             ops = imaging.validate_ops(job.get("ops") or [])
             options = imaging.Options.from_mapping(job.get("options") or {})
             t0 = time.perf_counter()
@@ -212,6 +255,7 @@ class ProcessService:
             timings["download"] = time.perf_counter() - t0
             source["source.bytes"] = len(payload)
             source["source.sha256"] = hashlib.sha256(payload).hexdigest()
+            _check_size(declared, len(payload))
             limits = imaging.Limits(
                 max_bytes=self.config.max_upload_bytes, max_pixels=self.config.max_pixels
             )
@@ -221,12 +265,21 @@ class ProcessService:
                 raise
             except Exception as exc:
                 # The same bytes would fail the same way: failing the job beats a poison event.
-                log_event("process.crash", severity="ERROR", job_id=job_id, error=repr(exc))
+                log_event(
+                    "process.crash", severity="ERROR", job=log_ref(job_id), error=type(exc).__name__
+                )
                 raise PermanentError("the image could not be processed", code="internal") from exc
         except (imaging.ImagingError, PermanentError) as exc:
             timings["total"] = time.perf_counter() - started
             self._fail(
-                claim, job_id, generation, (exc.code, exc.message), source=source, timings=timings
+                claim,
+                job_id,
+                generation,
+                (exc.code, exc.message),
+                bucket=bucket,
+                name=name,
+                source=source,
+                timings=timings,
             )
             return
         for key, value in result.timings.items():
@@ -268,11 +321,11 @@ class ProcessService:
             token=claim.token,
         )
         if not finished:
-            self._superseded(job_id, generation, result_name)
+            self._superseded(job_id, generation, result_name, bucket=bucket, name=name)
             return
         log_event(
             "job.done",
-            job_id=job_id,
+            job=log_ref(job_id),
             generation=generation,
             origin=job.get("origin"),
             faces=len(result.faces),
@@ -290,6 +343,8 @@ class ProcessService:
         generation: int,
         error: tuple[str, str],
         *,
+        bucket: str,
+        name: str,
         source: Mapping[str, Any],
         timings: Mapping[str, float],
     ) -> None:
@@ -299,6 +354,8 @@ class ProcessService:
             {
                 "status": jobs.FAILED,
                 **source,
+                # A failed job keeps no photo: the source goes right after this record.
+                "source.deleted": True,
                 "error": {"code": error[0], "message": error[1]},
                 # A failed outcome publishes nothing, not even an older generation's result.
                 "result": firestore.DELETE_FIELD,
@@ -309,34 +366,49 @@ class ProcessService:
             token=claim.token,
         )
         if not finished:
-            log_event("process.superseded", job_id=job_id, generation=generation)
+            self._superseded(job_id, generation, None, bucket=bucket, name=name)
             return
         log_event(
-            "job.failed", severity="WARNING", job_id=job_id, generation=generation, code=error[0]
+            "job.failed",
+            severity="WARNING",
+            job=log_ref(job_id),
+            generation=generation,
+            code=error[0],
         )
         self._delete_result(claim.job.get("result"), keep=None)
+        self._delete_source(bucket, name, generation)
 
-    def _superseded(self, job_id: str, generation: int, result_name: str) -> None:
-        """Our finish lost: the job moved to a newer generation, was deleted, or another holder
+    def _superseded(
+        self, job_id: str, generation: int, result_name: str | None, *, bucket: str, name: str
+    ) -> None:
+        """Our finish lost: the job moved to a newer generation, was erased, or another holder
         of this generation took over after our lease ran out."""
         current = self.store.get(job_id)
-        log_event("process.superseded", job_id=job_id, generation=generation)
-        if current is None or int(current.get("generation") or 0) != generation:
+        log_event("process.superseded", job=log_ref(job_id), generation=generation)
+        if current is None or current.get("status") == jobs.DELETED:
+            # Erased while we worked: whatever this attempt wrote goes, and nothing is published.
+            self._erase_leftovers(job_id, bucket, name, generation)
+            return
+        if result_name is not None and int(current.get("generation") or 0) != generation:
             # Nobody will ever name this object: remove it rather than leave an orphan.
             self._delete_result(
                 {"bucket": self.config.results_bucket, "name": result_name}, keep=None
             )
 
+    def _erase_leftovers(self, job_id: str, bucket: str, name: str, generation: int) -> None:
+        """The job is gone: remove the object generation of this event and every result."""
+        self._delete_source(bucket, name, generation)
+        self._delete_results_of(job_id, None)
+
     def _after_duplicate(
         self, job: Mapping[str, Any], bucket: str, name: str, generation: int
     ) -> None:
         # The first delivery may have died between finishing the record and deleting the
-        # original; a redelivery completes that step.
-        if (
-            self.config.delete_originals
-            and job.get("status") == jobs.DONE
-            and int(job.get("generation") or 0) == generation
-        ):
+        # original (always, for a failed job); a redelivery completes that step.
+        if int(job.get("generation") or 0) != generation:
+            return
+        status = job.get("status")
+        if status == jobs.FAILED or (self.config.delete_originals and status == jobs.DONE):
             self._delete_source(bucket, name, generation)
 
     # -- storage -------------------------------------------------------------------------------
@@ -349,14 +421,14 @@ class ProcessService:
                 "the uploaded object no longer exists", code="source_missing"
             ) from exc
         except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not read {name}: {exc}") from exc
+            raise TransientError(f"could not read the source: {exc}") from exc
 
     def _upload(self, name: str, payload: bytes, content_type: str) -> None:
         blob = self.clients.storage.bucket(self.config.results_bucket).blob(name)
         try:
             blob.upload_from_string(payload, content_type=content_type)
         except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not write {name}: {exc}") from exc
+            raise TransientError(f"could not write the result: {exc}") from exc
 
     def _delete_result(self, result: object, *, keep: str | None) -> None:
         if not isinstance(result, Mapping) or not result.get("name"):
@@ -369,24 +441,34 @@ class ProcessService:
             with contextlib.suppress(gexc.NotFound):
                 blob.delete()
         except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not delete {result['name']}: {exc}") from exc
+            raise TransientError(f"could not delete a result: {exc}") from exc
 
-    def _delete_results_of(self, job_id: str, generation: int) -> None:
-        """Whatever a crashed attempt at this generation may have written before it died."""
-        prefix = f"r/{job_id}/{generation}."
+    def _delete_results_of(self, job_id: str, generation: int | None) -> None:
+        """Whatever a crashed attempt at this generation (or at any, if None) may have written."""
+        prefix = results_prefix(job_id) + ("" if generation is None else f"{generation}.")
         try:
             for blob in self.clients.storage.list_blobs(self.config.results_bucket, prefix=prefix):
                 with contextlib.suppress(gexc.NotFound):
                     blob.delete()
         except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not delete results under {prefix}: {exc}") from exc
+            raise TransientError(f"could not delete results: {exc}") from exc
 
     def _delete_source(self, bucket: str, name: str, generation: int) -> None:
-        # Only the generation that was processed: a newer upload under the same name stays.
-        blob = self.clients.storage.bucket(bucket).blob(name, generation=generation)
-        try:
-            with contextlib.suppress(gexc.NotFound):
-                blob.delete()
-        except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not delete the original {name}: {exc}") from exc
-        log_event("process.original_deleted", object=name, generation=generation)
+        # Only this generation: a newer upload under the same name has an event of its own.
+        jobs.delete_generation(self.clients.storage.bucket(bucket), name, generation)
+        log_event("process.original_deleted", generation=generation)
+
+
+def _declared_bytes(job: Mapping[str, Any]) -> int | None:
+    """The size an API client declared; drops declare nothing of their own."""
+    declared = (job.get("source") or {}).get("declared_bytes")
+    if job.get("origin") != "api" or isinstance(declared, bool) or not isinstance(declared, int):
+        return None
+    return declared
+
+
+def _check_size(declared: int | None, actual: int) -> None:
+    if declared is not None and actual != declared:
+        raise PermanentError(
+            f"the upload has {actual} bytes but {declared} were declared", code="size_mismatch"
+        )

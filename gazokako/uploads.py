@@ -20,8 +20,16 @@ from gazokako.errors import (
     TransientError,
     UnsupportedMediaType,
 )
-from gazokako.ids import is_job_id, new_job_id
+from gazokako.ids import (
+    is_job_id,
+    new_job_id,
+    results_prefix,
+    source_object_name,
+    uploads_prefix,
+)
 from gazokako.signing import UrlSigner
+
+__all__ = ["UploadService", "source_object_name", "validate_upload_request"]
 
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_FILENAME_CHARS = 255
@@ -47,10 +55,10 @@ _RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "bytes": int,
 }
 UPLOAD_FIELDS = frozenset({"filename", "content_type", "size", "ops", "options"})
-
-
-def source_object_name(job_id: str) -> str:
-    return f"u/{job_id}/source"
+# Signed into every PUT: storage accepts the write only if no object of that name exists, so
+# the URL writes once (a second PUT gets 412 in production). After DELETE no object exists, so a
+# PUT then succeeds; the processor finds the job erased and deletes what arrived.
+SINGLE_USE_HEADER = "x-goog-if-generation-match"
 
 
 def iso(value: Any) -> str | None:
@@ -138,7 +146,21 @@ class UploadService:
         job_id = new_job_id()
         name = source_object_name(job_id)
         now = jobs.utcnow()
-        # The job exists before the URL does, so every upload the URL allows has a record.
+        blob = self.clients.storage.bucket(self.config.uploads_bucket).blob(name)
+        # Pinning the exact length makes storage refuse any other body, so the declared size,
+        # already checked against the maximum, is the size that lands; the generation match
+        # makes the URL single-use.
+        signed = self.signer.sign(
+            blob,
+            method="PUT",
+            content_type=content_type,
+            headers={
+                "x-goog-content-length-range": f"{size},{size}",
+                SINGLE_USE_HEADER: "0",
+            },
+        )
+        # The job exists before the URL is handed out, so every upload the URL allows has a
+        # record; it expires soon after the URL, since no upload can come later.
         self.store.create(
             job_id,
             {
@@ -157,17 +179,8 @@ class UploadService:
                 "generation": 0,
                 "created_at": now,
                 "updated_at": now,
-                "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
+                "expires_at": signed.expires_at + jobs.AWAITING_UPLOAD_GRACE,
             },
-        )
-        blob = self.clients.storage.bucket(self.config.uploads_bucket).blob(name)
-        # Pinning the exact length makes storage refuse any other body, so the declared size,
-        # already checked against the maximum, is the size that lands.
-        signed = self.signer.sign(
-            blob,
-            method="PUT",
-            content_type=content_type,
-            headers={"x-goog-content-length-range": f"{size},{size}"},
         )
         return {
             "id": job_id,
@@ -179,7 +192,7 @@ class UploadService:
     def _job_or_404(self, job_id: str) -> dict[str, Any]:
         # A malformed id answers exactly like an unknown one: no oracle for id guessing.
         job = self.store.get(job_id) if is_job_id(job_id) else None
-        if job is None:
+        if job is None or job.get("status") == jobs.DELETED:
             raise NotFound(NOT_FOUND_MESSAGE)
         return job
 
@@ -238,25 +251,29 @@ class UploadService:
         return out
 
     def delete_job(self, job_id: str) -> None:
-        """Erase the source, every result and the record; a second call is harmless."""
+        """Erase the job: first the record (a tombstone, in one transaction), then every
+        object. A processor that claims, finishes or is redelivered after the first step finds
+        the tombstone and removes what it wrote, so nothing outlives this call. A second call,
+        or a retry after a 503, is harmless and completes an unfinished erasure."""
         if not is_job_id(job_id):
             return
-        job = self.store.get(job_id) or {}
-        targets = [
-            (self.config.uploads_bucket, f"u/{job_id}/"),
-            (self.config.results_bucket, f"r/{job_id}/"),
-        ]
-        src = job.get("source") or {}
+        erasure = self.store.erase(job_id)
         try:
-            for bucket, prefix in targets:
+            for bucket, prefix in (
+                (self.config.uploads_bucket, uploads_prefix(job_id)),
+                (self.config.results_bucket, results_prefix(job_id)),
+            ):
                 for blob in self.clients.storage.list_blobs(bucket, prefix=prefix):
                     _delete_quietly(blob)
-            # A direct drop keeps its own name; it is erased with the job too.
-            if src.get("bucket") and src.get("name"):
-                _delete_quietly(self.clients.storage.bucket(src["bucket"]).blob(src["name"]))
+            if erasure is not None and erasure.has_source:
+                # A direct drop keeps its own name: only the generation this job processed goes,
+                # a newer object of that name is another drop's.
+                source_bucket = self.clients.storage.bucket(erasure.bucket)
+                jobs.delete_generation(source_bucket, erasure.name, erasure.generation)
         except jobs.RETRYABLE as exc:
             raise TransientError(f"could not delete objects: {exc}") from exc
-        self.store.delete(job_id)
+        if erasure is not None and erasure.has_source:
+            self.store.erased(job_id)
 
 
 def _delete_quietly(blob: Any) -> None:

@@ -6,6 +6,8 @@ a duplicate); raising answers 500, and Eventarc delivers the event again with ba
 
 from __future__ import annotations
 
+import traceback
+
 import functions_framework
 from cloudevents.http import CloudEvent
 
@@ -27,12 +29,25 @@ def process_upload(cloud_event: CloudEvent) -> None:
         _service.handle_finalized(attributes, cloud_event.get_data() or {})
     except TransientError as exc:
         # Expected now and then (a busy lease, a storage 503): a structured line that log
-        # queries can count, besides the traceback the framework prints.
+        # queries can count. The event's subject is an object name, which may hold a job id:
+        # it is not logged, and the framework's traceback gets a bare error without the cause.
         log_event(
-            "process.retry",
-            severity="WARNING",
-            ce_id=attributes.get("id"),
-            subject=attributes.get("subject"),
-            reason=exc.message,
+            "process.retry", severity="WARNING", ce_id=attributes.get("id"), reason=exc.message
         )
-        raise
+        raise RetryLater from None
+    except Exception as exc:
+        log_event(
+            "process.crash",
+            severity="ERROR",
+            ce_id=attributes.get("id"),
+            error=type(exc).__name__,
+            stack_trace="".join(traceback.format_tb(exc.__traceback__)),
+        )
+        raise RetryLater from None
+
+
+class RetryLater(TransientError):
+    """What the framework sees and prints: answer 500, so Eventarc delivers the event again."""
+
+    def __init__(self) -> None:
+        super().__init__("the event will be delivered again; see the process.* log line")

@@ -14,10 +14,13 @@ from werkzeug.exceptions import HTTPException
 
 from gazokako.api import Api
 from gazokako.clients import default_clients
+from gazokako.logs import redact_server_logs
 from gazokako.uploads import NOT_FOUND_MESSAGE, UploadService
 
 _api: Api | None = None
 _api_lock = threading.Lock()
+# The request paths these servers may print (/jobs/{id}) hold the key to a photo.
+redact_server_logs("upload_api")
 
 
 def _instance_api() -> Api:

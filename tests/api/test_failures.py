@@ -10,11 +10,12 @@ from typing import Any
 import flask
 import pytest
 
-from gazokako.api import Api
+from gazokako.api import UNAVAILABLE_MESSAGE, Api
 from gazokako.config import Config
 from gazokako.errors import TransientError
 from gazokako.uploads import UploadService
 
+JOB_ID = "Q" * 20 + "abcdefghij_-"
 CONFIG = Config(project="p", uploads_bucket="u", results_bucket="r", rate_limit_per_minute=0)
 
 
@@ -29,6 +30,9 @@ class FailingService(UploadService):
         raise self.fault
 
     def describe_job(self, job_id: str) -> dict[str, Any]:
+        raise self.fault
+
+    def delete_job(self, job_id: str) -> None:
         raise self.fault
 
 
@@ -58,9 +62,27 @@ def test_crash_is_a_bare_500_and_its_trace_goes_to_the_log(
     assert crash[0]["severity"] == "ERROR"
 
 
-def test_platform_failure_is_503(capsys: pytest.CaptureFixture[str]) -> None:
-    resp = _call(FailingService(TransientError("firestore said 503")), "GET", "/jobs/x")
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/uploads", {"content_type": "image/png", "size": 1}),
+        ("GET", "/jobs/" + JOB_ID, None),
+        ("DELETE", "/jobs/" + JOB_ID, None),
+    ],
+)
+def test_platform_failure_is_a_generic_503_and_its_detail_goes_to_the_log(
+    method: str, path: str, body: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What the client libraries say: hosts, document paths and object names, ids among them.
+    detail = f"503 GET https://storage.example/b/u/o/u%2F{JOB_ID}%2Fsource: backend busy"
+    resp = _call(FailingService(TransientError(detail)), method, path, body)
     assert resp.status_code == 503
-    assert resp.get_json()["error"]["code"] == "unavailable"
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [e["status"] for e in logged if e["event"] == "api.error"] == [503]
+    assert resp.get_json() == {"error": {"code": "unavailable", "message": UNAVAILABLE_MESSAGE}}
+    assert b"backend busy" not in resp.data and JOB_ID.encode() not in resp.data
+    out = capsys.readouterr().out
+    logged = [json.loads(line) for line in out.splitlines()]
+    errors = [e for e in logged if e["event"] == "api.error"]
+    assert [e["status"] for e in errors] == [503]
+    # The detail is logged for the operator, without the id.
+    assert "backend busy" in errors[0]["detail"] and "storage.example" in errors[0]["detail"]
+    assert JOB_ID not in out

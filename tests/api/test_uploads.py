@@ -42,6 +42,8 @@ def test_created_upload_has_the_contract_shape(api: str) -> None:
     assert upload["headers"] == {
         "Content-Type": "image/png",
         "x-goog-content-length-range": "5000,5000",
+        # Single use: storage refuses a write where an object already exists.
+        "x-goog-if-generation-match": "0",
     }
     expires = dt.datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
     assert before + dt.timedelta(seconds=MAX_URL_TTL_SECONDS) <= expires
@@ -78,7 +80,12 @@ def test_signed_put_verifies_with_the_local_public_key(
     signed = v4.verify(upload["url"], "PUT", upload["headers"], signing_key.public_key)
     assert signed.credential_email == signing_key.email
     assert signed.scope.endswith("/auto/storage/goog4_request")
-    assert signed.signed_headers == ("content-type", "host", "x-goog-content-length-range")
+    assert signed.signed_headers == (
+        "content-type",
+        "host",
+        "x-goog-content-length-range",
+        "x-goog-if-generation-match",
+    )
     assert 0 < signed.expires_seconds <= MAX_URL_TTL_SECONDS
     assert created["expires_at"] == signed.expires_at.isoformat().replace("+00:00", "Z")
     # The server names the object; nothing of the client's filename reaches the path.
@@ -96,6 +103,8 @@ def test_signature_check_fails_for_any_other_request(api: str, signing_key: Sign
     assert not v4.is_valid(url, "PUT", {**headers, "x-goog-content-length-range": "0,9"}, key)
     assert not v4.is_valid(url, "POST", headers, key)
     assert not v4.is_valid(url, "PUT", {"Content-Type": "image/png"}, key)
+    single_use_dropped = {k: v for k, v in headers.items() if k != "x-goog-if-generation-match"}
+    assert not v4.is_valid(url, "PUT", single_use_dropped, key)
     assert not v4.is_valid(url.replace("/source?", "/other?"), "PUT", headers, key)
     assert not v4.is_valid(url.replace("X-Goog-Expires=", "X-Goog-Expires=9"), "PUT", headers, key)
 

@@ -15,6 +15,7 @@ import requests
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from devstack.stack import TOPIC, Stack
+from gazokako.ids import log_ref
 from tests.support.api import upload_and_wait
 from tests.support.corpus import skimage_image
 
@@ -57,7 +58,8 @@ def test_bridge_delivers_production_cloudevents(stack: dict[str, Any]) -> None:
         if line.startswith("{")
     ]
     deliveries = [e for e in lines if e.get("event") == "bridge.delivery"]
-    mine = [e for e in deliveries if e["object"] == f"u/{job['id']}/source"]
+    # Lines name the job by its log reference, never by its id or object name.
+    mine = [e for e in deliveries if e.get("job") == log_ref(job["id"])]
     assert mine, deliveries
     assert mine[-1]["ce_type"] == "google.cloud.storage.object.v1.finalized"
     assert mine[-1]["outcome"] == "ack" and mine[-1]["status"] in (200, 204)

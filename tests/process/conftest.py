@@ -19,7 +19,7 @@ from devstack.stack import Stack
 from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.config import Config
-from gazokako.ids import new_job_id
+from gazokako.ids import api_job_of, new_job_id
 from gazokako.processing import ProcessService
 
 
@@ -95,8 +95,17 @@ class World:
         data: bytes,
         content_type: str = "image/png",
         metadata: Mapping[str, str] | None = None,
+        *,
+        declare: bool = True,
     ) -> dict[str, Any]:
-        """Write an object to the uploads bucket; returns the event data Eventarc would send."""
+        """Write an object to the uploads bucket; returns the event data Eventarc would send.
+
+        For an API job's source, `declare` first records the object's size as the client's
+        declared size, as POST /uploads would have; `declare=False` keeps what was declared.
+        """
+        job_id = api_job_of(name)
+        if declare and job_id is not None and self.store.get(job_id) is not None:
+            self.store.update(job_id, {"source.declared_bytes": len(data)})
         blob = self.clients.storage.bucket(self.config.uploads_bucket).blob(name)
         if metadata:
             blob.metadata = dict(metadata)

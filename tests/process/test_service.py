@@ -19,7 +19,7 @@ import imaging
 import imaging.pipeline
 from gazokako import jobs
 from gazokako.errors import TransientError
-from gazokako.ids import new_job_id
+from gazokako.ids import log_ref, new_job_id
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
 
@@ -39,7 +39,7 @@ def _jpeg(name: str = "coffee.png") -> bytes:
 
 def _logged(capsys: pytest.CaptureFixture[str], event: str, job_id: str) -> list[dict[str, Any]]:
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    return [e for e in lines if e.get("event") == event and e.get("job_id") == job_id]
+    return [e for e in lines if e.get("event") == event and e.get("job") == log_ref(job_id)]
 
 
 def _deliver_until_settled(world: World, data: dict[str, Any], *, rounds: int = 20) -> int:
