@@ -11,6 +11,9 @@ import pytest
 from bench.fault_load import Report, fault_stack, run
 from devstack.stack import Stack
 
+# Starts a stack of its own (no stack_handle fixture), so the conftest cannot infer the marker.
+pytestmark = pytest.mark.stack
+
 
 @pytest.fixture(scope="module")
 def faulty_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
