@@ -34,7 +34,7 @@ FAST_TIER := not stack and not browser and not deploy and not slow
 
 check: lint
 	$(PY) -m pytest -q -m "$(FAST_TIER)"
-	node --test web/tests/
+	node --test tests/js/
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own here).
 browser:
@@ -44,7 +44,7 @@ browser:
 # deployed runtime).
 test: lint browser
 	$(PY) -m pytest
-	node --test web/tests/
+	node --test tests/js/
 	$(MAKE) --no-print-directory test-imaging-312
 
 # Deployable folders build/upload and build/process (what Cloud Build and Terraform ship).
