@@ -34,10 +34,19 @@ def tier_markers(fixturenames: list[str], path: Path) -> set[str]:
     return found
 
 
+# Every test this session collected (before `-m` deselects any): node id -> (fixtures, markers).
+# tests/test_tiers.py reads it to check the tiers without collecting the suite a second time.
+COLLECTED: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A conftest hook runs before pytest's own `-m` deselection, so it sees every test.
     for item in items:
-        for marker in tier_markers(list(getattr(item, "fixturenames", ())), item.path):
+        fixtures = list(getattr(item, "fixturenames", ()))
+        for marker in tier_markers(fixtures, item.path):
             item.add_marker(marker)
+        markers = frozenset(mark.name for mark in item.iter_markers())
+        COLLECTED[item.nodeid] = (frozenset(fixtures), markers)
 
 
 @pytest.fixture(scope="session")
