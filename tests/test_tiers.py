@@ -83,7 +83,13 @@ def test_fast_tier_selects_no_emulator_browser_or_deploy_test(suite: Suite) -> N
     assert "tests/process/test_fault_load.py" not in files
     assert "tests/imaging/test_quality.py" not in files  # slow: `make test` runs it
     # The pure tests are all there, and every test of the suite is in one tier or the other.
-    assert {"tests/imaging/test_decode.py", "tests/api/test_light_imports.py"} <= files
+    assert {
+        "tests/imaging/test_decode.py",
+        "tests/api/test_light_imports.py",
+        "tests/api/test_validation.py",  # in-process, on the fakes
+        "tests/fakes/test_contract.py",  # its fake half; the emulator half is `stack`
+    } <= files
+    assert not [n for n in fast if n.startswith("tests/fakes/") and "[emulator]" in n]
     assert len(suite) > len(fast) > 100
 
 
