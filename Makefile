@@ -1,4 +1,5 @@
-# gazokako: `make dev` starts the whole local stack, `make test` runs every test.
+# gazokako: `make dev` starts the whole local stack, `make check` is the fast loop (lint, types and
+# every test that needs no emulator, browser or tool download), `make test` runs every test.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -6,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/dev.txt functions/upload/requirements.txt functions/process/requirements.txt
 
-.PHONY: dev test lint typecheck unit venv clean browser stage checkov-venv test-imaging-312 bench
+.PHONY: dev check test lint venv clean browser stage checkov-venv test-imaging-312 bench
 
 # The venv is rebuilt only when a requirements file changes, so a second run is quick.
 $(STAMP): $(REQS)
@@ -27,6 +28,14 @@ lint: venv
 	$(VENV)/bin/mypy functions/upload/main.py
 	$(VENV)/bin/mypy functions/process/main.py
 
+# The fast tier: what `make check` runs. The markers are set in tests/conftest.py (by fixture and
+# folder) and listed in pyproject.toml.
+FAST_TIER := not stack and not browser and not deploy and not slow
+
+check: lint
+	$(PY) -m pytest -q -m "$(FAST_TIER)"
+	node --test tests/js/
+
 # Debian's Chromium for the browser tests (Playwright cannot download its own here).
 browser:
 	bash scripts/install-browser.sh
@@ -35,6 +44,7 @@ browser:
 # deployed runtime).
 test: lint browser
 	$(PY) -m pytest
+	node --test tests/js/
 	$(MAKE) --no-print-directory test-imaging-312
 
 # Deployable folders build/upload and build/process (what Cloud Build and Terraform ship).

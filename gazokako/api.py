@@ -222,8 +222,3 @@ def _json_body(request: flask.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("body must be a JSON object")
     return body
-
-
-def respond(request: flask.Request, service: UploadService) -> flask.Response:
-    """Answer one request with a fresh `Api` (tests); the function keeps one per instance."""
-    return Api(service).respond(request)

@@ -60,7 +60,7 @@ class UrlSigner:
         self._key_credentials: service_account.Credentials | None = None
         self._token_credentials: Any = token_credentials
         self._clock = clock
-        self._gets: OrderedDict[tuple[str, str, str | None], SignedRequest] = OrderedDict()
+        self._gets: OrderedDict[tuple[str, str], SignedRequest] = OrderedDict()
 
     def _signing_kwargs(self) -> dict[str, Any]:
         with self._lock:
@@ -89,7 +89,6 @@ class UrlSigner:
         method: str,
         content_type: str | None = None,
         headers: Mapping[str, str] | None = None,
-        response_disposition: str | None = None,
     ) -> SignedRequest:
         """A V4 URL for one request; `headers` of the result are exactly those it must carry.
 
@@ -98,7 +97,7 @@ class UrlSigner:
         """
         ttl = min(self._config.url_ttl_seconds, MAX_URL_TTL_SECONDS)
         cacheable = method == "GET" and not headers and content_type is None
-        key = (blob.bucket.name, blob.name, response_disposition)
+        key = (blob.bucket.name, blob.name)
         if cacheable:
             cached = self._cached_get(key, ttl)
             if cached is not None:
@@ -110,7 +109,6 @@ class UrlSigner:
                 method=method,
                 content_type=content_type,
                 headers=dict(headers or {}),
-                response_disposition=response_disposition,
                 api_access_endpoint=self._config.storage_public_url,
                 **self._signing_kwargs(),
             )
@@ -131,7 +129,7 @@ class UrlSigner:
                     self._gets.popitem(last=False)
         return signed
 
-    def _cached_get(self, key: tuple[str, str, str | None], ttl: int) -> SignedRequest | None:
+    def _cached_get(self, key: tuple[str, str], ttl: int) -> SignedRequest | None:
         """A GET signed earlier that still has at least half its lifetime left, so a caller
         always gets a link that works for ttl/2 or more."""
         with self._lock:

@@ -25,7 +25,6 @@ class Decoded:
     pixels: Image
     alpha: Image | None
     info: HeaderInfo
-    factor: int = 1  # the JPEG was decoded at 1/factor scale
 
 
 def check_limits(data: bytes, limits: Limits) -> HeaderInfo:
@@ -101,7 +100,7 @@ def decode(
     pixels = apply_orientation(pixels, info.orientation)
     if alpha is not None:
         alpha = apply_orientation(alpha, info.orientation)
-    return Decoded(pixels=pixels, alpha=alpha, info=info, factor=factor)
+    return Decoded(pixels=pixels, alpha=alpha, info=info)
 
 
 def _normalise(raw: Image, *, gray: bool) -> tuple[Image, Image | None]:

@@ -34,9 +34,7 @@ class HeaderInfo:
     width: int  # as stored, before EXIF orientation
     height: int
     orientation: int  # EXIF orientation 1..8 (1 when absent or unreadable)
-    has_alpha: bool
     channels: int  # JPEG components (1 gray, 3 YCbCr/RGB, 4 CMYK); 0 when not known
-    bit_depth: int
 
 
 def sniff_format(data: bytes) -> str:
@@ -139,13 +137,11 @@ def _read_jpeg(data: bytes) -> HeaderInfo:  # noqa: PLR0912 - one branch per mar
         width=width,
         height=height,
         orientation=exif_orientation(exif) if exif else 1,
-        has_alpha=False,
         channels=comps,
-        bit_depth=precision,
     )
 
 
-def _read_png(data: bytes) -> HeaderInfo:  # noqa: PLR0912 - one branch per chunk kind
+def _read_png(data: bytes) -> HeaderInfo:
     n = len(data)
     if n < 8 + 8 + 13 + 4:
         raise _truncated("PNG")
@@ -159,7 +155,6 @@ def _read_png(data: bytes) -> HeaderInfo:  # noqa: PLR0912 - one branch per chun
     width, height, depth, colour, _comp, _filt, _interlace = struct.unpack(">IIBBBBB", ihdr)
     if colour not in (0, 2, 3, 4, 6) or depth not in (1, 2, 4, 8, 16):
         raise ImagingError("corrupt", "The PNG header names an impossible pixel layout.")
-    has_alpha = colour in (4, 6)
     exif: bytes | None = None
     saw_idat = False
     i = 33
@@ -176,8 +171,6 @@ def _read_png(data: bytes) -> HeaderInfo:  # noqa: PLR0912 - one branch per chun
             raise _truncated("PNG")
         if ctype == b"IDAT":
             saw_idat = True
-        elif ctype == b"tRNS":
-            has_alpha = True
         elif ctype == b"eXIf" and exif is None:
             exif = data[i + 8 : i + 8 + length]
         elif ctype == b"IEND":
@@ -190,9 +183,7 @@ def _read_png(data: bytes) -> HeaderInfo:  # noqa: PLR0912 - one branch per chun
         width=width,
         height=height,
         orientation=exif_orientation(exif) if exif else 1,
-        has_alpha=has_alpha,
         channels=0,
-        bit_depth=depth,
     )
 
 
@@ -207,7 +198,6 @@ def _read_webp(data: bytes) -> HeaderInfo:
     if total > n:
         raise _truncated("WebP")
     width = height = 0
-    has_alpha = False
     exif: bytes | None = None
     first = True
     i = 12
@@ -218,12 +208,10 @@ def _read_webp(data: bytes) -> HeaderInfo:
             raise _truncated("WebP")
         chunk = data[start:end]
         if first:
-            width, height, has_alpha = _webp_first_chunk(fourcc, chunk)
+            width, height = _webp_first_chunk(fourcc, chunk)
             first = False
         if fourcc == b"EXIF" and exif is None:
             exif = chunk[6:] if chunk[:6] == b"Exif\x00\x00" else chunk
-        elif fourcc == b"ALPH":
-            has_alpha = True
         elif fourcc in (b"ANIM", b"ANMF"):
             raise ImagingError("unsupported_format", "Animated WebP images are not supported.")
         i = end + (size & 1)
@@ -234,23 +222,21 @@ def _read_webp(data: bytes) -> HeaderInfo:
         width=width,
         height=height,
         orientation=exif_orientation(exif) if exif else 1,
-        has_alpha=has_alpha,
         channels=0,
-        bit_depth=8,
     )
 
 
-def _webp_first_chunk(fourcc: bytes, chunk: bytes) -> tuple[int, int, bool]:
+def _webp_first_chunk(fourcc: bytes, chunk: bytes) -> tuple[int, int]:
     if fourcc == b"VP8 ":
         if len(chunk) < 10 or chunk[3:6] != b"\x9d\x01\x2a":
             raise ImagingError("corrupt", "The lossy WebP frame header is damaged.")
         w, h = struct.unpack_from("<HH", chunk, 6)
-        return w & 0x3FFF, h & 0x3FFF, False
+        return w & 0x3FFF, h & 0x3FFF
     if fourcc == b"VP8L":
         if len(chunk) < 5 or chunk[0] != 0x2F:
             raise ImagingError("corrupt", "The lossless WebP header is damaged.")
         (bits,) = struct.unpack_from("<I", chunk, 1)
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool((bits >> 28) & 1)
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     if fourcc == b"VP8X":
         if len(chunk) < 10:
             raise ImagingError("corrupt", "The extended WebP header is damaged.")
@@ -259,7 +245,7 @@ def _webp_first_chunk(fourcc: bytes, chunk: bytes) -> tuple[int, int, bool]:
             raise ImagingError("unsupported_format", "Animated WebP images are not supported.")
         w = int.from_bytes(chunk[4:7], "little") + 1
         h = int.from_bytes(chunk[7:10], "little") + 1
-        return w, h, bool(flags & 0x10)
+        return w, h
     raise ImagingError("corrupt", "The WebP does not start with an image chunk.")
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import cv2
@@ -49,7 +49,6 @@ class OpContext:
     faces: tuple[FaceBox, ...] = ()
     #: Current pixels per original pixel (changes when ``resize`` runs).
     scale: float = 1.0
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 OpFunc = Callable[[Image, OpContext], Image]

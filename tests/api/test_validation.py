@@ -1,25 +1,41 @@
 """Every client mistake gets its exact status and the JSON error shape; none reaches a 500.
 
-All over real HTTP against the running function; afterwards its log must hold no crash.
+In-process (fast tier): the upload function's real app, routing and service on the in-memory
+fakes (tests/api/inprocess.py); after every test its log must hold no crash.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
+
+from tests.api.inprocess import InProcessApi, Response, logged_events
 
 GOOD: dict[str, Any] = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 1000}
 
 
-def _post(api: str, body: Any) -> requests.Response:
-    return requests.post(f"{api}/uploads", json=body, timeout=30)
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> InProcessApi:
+    return InProcessApi(tmp_path_factory.mktemp("keys"))
 
 
-def _assert_error(resp: requests.Response, status: int, code: str | None = None) -> None:
+@pytest.fixture(autouse=True)
+def no_crash(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Whatever a test sent, the function logged no crash for it."""
+    yield
+    events = list(logged_events(capsys.readouterr().out))
+    assert [e for e in events if e.get("event") == "api.crash"] == []
+
+
+def _post(client: InProcessApi, body: Any) -> Response:
+    return client.post("/uploads", json=body)
+
+
+def _assert_error(resp: Response, status: int, code: str | None = None) -> None:
     assert resp.status_code == status, resp.text
     assert resp.headers["Content-Type"] == "application/json"
     body = resp.json()
@@ -69,8 +85,8 @@ def _assert_error(resp: requests.Response, status: int, code: str | None = None)
         ({"\ud800": 1}, 400, "invalid_request"),
     ],
 )
-def test_bad_fields(api: str, change: dict[str, Any], status: int, code: str) -> None:
-    _assert_error(_post(api, {**GOOD, **change}), status, code)
+def test_bad_fields(client: InProcessApi, change: dict[str, Any], status: int, code: str) -> None:
+    _assert_error(_post(client, {**GOOD, **change}), status, code)
 
 
 @pytest.mark.parametrize(
@@ -87,8 +103,8 @@ def test_bad_fields(api: str, change: dict[str, Any], status: int, code: str) ->
         {"size": 1000.0, "options": {"quality": 70.0, "max_side": 933.0}},
     ],
 )
-def test_good_edge_cases_are_accepted(api: str, body: dict[str, Any]) -> None:
-    resp = _post(api, {**GOOD, **body})
+def test_good_edge_cases_are_accepted(client: InProcessApi, body: dict[str, Any]) -> None:
+    resp = _post(client, {**GOOD, **body})
     assert resp.status_code == 201, resp.text
 
 
@@ -102,17 +118,19 @@ def test_good_edge_cases_are_accepted(api: str, body: dict[str, Any]) -> None:
         ("写真\u200d🙂.jpg", "写真\u200d🙂.jpg"),
     ],
 )
-def test_filename_is_stored_without_control_characters(api: str, raw: str, stored: str) -> None:
-    resp = _post(api, {**GOOD, "filename": raw})
+def test_filename_is_stored_without_control_characters(
+    client: InProcessApi, raw: str, stored: str
+) -> None:
+    resp = _post(client, {**GOOD, "filename": raw})
     assert resp.status_code == 201, resp.text
-    job = requests.get(resp.json()["status_url"], timeout=30).json()
+    job = client.get(resp.json()["status_url"]).json()
     assert job["source"]["filename"] == stored
 
 
-def test_required_fields(api: str) -> None:
-    _assert_error(_post(api, {"content_type": "image/png"}), 400, "invalid_request")
-    _assert_error(_post(api, {"size": 10}), 400, "invalid_request")
-    _assert_error(_post(api, {}), 400, "invalid_request")
+def test_required_fields(client: InProcessApi) -> None:
+    _assert_error(_post(client, {"content_type": "image/png"}), 400, "invalid_request")
+    _assert_error(_post(client, {"size": 10}), 400, "invalid_request")
+    _assert_error(_post(client, {}), 400, "invalid_request")
 
 
 @pytest.mark.parametrize(
@@ -137,29 +155,30 @@ def test_required_fields(api: str) -> None:
         (json.dumps(GOOD).encode(), "", 415, "unsupported_media_type"),
     ],
 )
-def test_bad_bodies(api: str, data: bytes, content_type: str, status: int, code: str) -> None:
+def test_bad_bodies(
+    client: InProcessApi, data: bytes, content_type: str, status: int, code: str
+) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
-    resp = requests.post(f"{api}/uploads", data=data, headers=headers, timeout=30)
-    _assert_error(resp, status, code)
+    _assert_error(client.post("/uploads", data=data, headers=headers), status, code)
 
 
-def test_json_with_charset_and_vendor_type_is_json(api: str) -> None:
+def test_json_with_charset_and_vendor_type_is_json(client: InProcessApi) -> None:
     for ctype in ("application/json; charset=utf-8", "application/vnd.gazokako+json"):
-        resp = requests.post(
-            f"{api}/uploads", data=json.dumps(GOOD), headers={"Content-Type": ctype}, timeout=30
-        )
+        headers = {"Content-Type": ctype}
+        resp = client.post("/uploads", data=json.dumps(GOOD).encode(), headers=headers)
         assert resp.status_code == 201, (ctype, resp.text)
 
 
-def test_huge_chunked_body_is_refused_without_reading_it_all(api: str) -> None:
-    def chunks() -> Any:
-        yield b'{"filename": "'
-        for _ in range(2_000):
-            yield b"x" * 1024
-        yield b'"}'
-
-    resp = requests.post(
-        f"{api}/uploads", data=chunks(), headers={"Content-Type": "application/json"}, timeout=60
+def test_huge_chunked_body_is_refused_without_reading_it_all(client: InProcessApi) -> None:
+    body = b'{"filename": "' + b"x" * 2_048_000 + b'"}'
+    # What a server hands over for a chunked body: a stream of unknown length, terminated.
+    resp = client.post(
+        "/uploads",
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ={
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.input_terminated": True,
+        },
     )
     _assert_error(resp, 413, "too_large")
 
@@ -180,23 +199,23 @@ def test_huge_chunked_body_is_refused_without_reading_it_all(api: str) -> None:
         "/" + "a" * 5000,
     ],
 )
-def test_unknown_paths_are_404(api: str, path: str) -> None:
+def test_unknown_paths_are_404(client: InProcessApi, path: str) -> None:
     for method in ("GET", "POST", "DELETE", "PUT"):
-        _assert_error(requests.request(method, api + path, timeout=30), 404, "not_found")
+        _assert_error(client.request(method, path), 404, "not_found")
 
 
 @pytest.mark.parametrize(
     "job_id", ["", "%00", "%F0%9F%99%82", "%2E%2E", "A" * 31, "A" * 33, "x" * 3000, "%0d%0aX: y"]
 )
-def test_malformed_job_ids_look_like_unknown_ones(api: str, job_id: str) -> None:
-    unknown = requests.get(f"{api}/jobs/{'A' * 32}", timeout=30)
-    resp = requests.get(f"{api}/jobs/{job_id}", timeout=30)
+def test_malformed_job_ids_look_like_unknown_ones(client: InProcessApi, job_id: str) -> None:
+    unknown = client.get(f"/jobs/{'A' * 32}")
+    resp = client.get(f"/jobs/{job_id}")
     _assert_error(resp, 404, "not_found")
     assert resp.content == unknown.content
     # The framework's path converter does not match a line break, so that path never reaches
     # the function (404 from the framework, in the same shape); every other id is a no-op delete.
     expected = 404 if "%0d" in job_id else 204
-    assert requests.delete(f"{api}/jobs/{job_id}", timeout=30).status_code == expected
+    assert client.delete(f"/jobs/{job_id}").status_code == expected
 
 
 @pytest.mark.parametrize(
@@ -213,17 +232,11 @@ def test_malformed_job_ids_look_like_unknown_ones(api: str, job_id: str) -> None
         ("TRACE", "/jobs/whatever", "GET, DELETE, OPTIONS"),
     ],
 )
-def test_wrong_methods_are_405_with_allow(api: str, method: str, path: str, allow: str) -> None:
-    resp = requests.request(method, api + path, timeout=30)
+def test_wrong_methods_are_405_with_allow(
+    client: InProcessApi, method: str, path: str, allow: str
+) -> None:
+    resp = client.request(method, path)
     assert resp.status_code == 405
     assert resp.headers["Allow"] == allow
     if method != "HEAD":
         _assert_error(resp, 405, "method_not_allowed")
-
-
-def test_no_request_crashed_the_function(api: str, stack: dict[str, Any]) -> None:
-    """Runs last in this module: the function logged no crash for any of the inputs above."""
-    log = Path(stack["logs"]) / "upload.log"
-    events = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
-    assert any(e.get("event") == "api.error" for e in events)
-    assert not [e for e in events if e.get("event") == "api.crash"]

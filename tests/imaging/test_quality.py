@@ -15,6 +15,10 @@ from imaging.detect import detect_faces
 
 from . import dataset, scoring
 
+# Builds and scores the whole labelled set: minutes on two cores, so `make test` runs it and
+# `make check` does not.
+pytestmark = pytest.mark.slow
+
 #: Minimum recall per bucket (6 synthetic faces per bucket, 8 real ones, 22 in two 12 MP photos).
 RECALL_GATES: dict[str, float] = {
     "real_faces": 1.0,

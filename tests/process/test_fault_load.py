@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.fault_load import Report, fault_stack, run
 from devstack.stack import Stack
+from tests.support.fault_load import Report, fault_stack, run
+
+# Starts a stack of its own (no stack_handle fixture), so the conftest cannot infer the marker.
+pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
