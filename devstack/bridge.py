@@ -36,12 +36,13 @@ from gazokako.logs import log_event
 EVENT_TYPE = "google.cloud.storage.object.v1.finalized"
 
 
-def object_log_fields(name: object) -> dict[str, str]:
-    """How a log line names an object: never by its name (an API upload's name holds its job
-    id), but by the job's log reference, or a digest of a dropped object's name."""
+def object_log_refs(name: object) -> tuple[str | None, str | None]:
+    """How a log line names an object, as (job, object_ref): never by its name (an API
+    upload's name holds its job id), but by the job's log reference, or else a digest of a
+    dropped object's name. The other is None, which log_event leaves out."""
     text = str(name or "")
     job_id = api_job_of(text)
-    return {"job": log_ref(job_id)} if job_id else {"object_ref": log_ref(text)}
+    return (log_ref(job_id), None) if job_id else (None, log_ref(text))
 
 
 def cloudevent_for(
@@ -269,13 +270,15 @@ class Bridge:
         status = self._post(data, headers)
         ok = status is not None and 200 <= status < 300
         self.stats.add("delivered")
+        job, object_ref = object_log_refs(data.get("name"))
         log_event(
             "bridge.delivery",
             severity="INFO" if ok else "WARNING",
             message_id=msg.message_id,
             ce_type=EVENT_TYPE,
             bucket=data.get("bucket"),
-            **object_log_fields(data.get("name")),
+            job=job,
+            object_ref=object_ref,
             generation=data.get("generation"),
             status=status,
             outcome="ack" if ok else "nack",
@@ -318,10 +321,12 @@ class Bridge:
             time.sleep(delay)
         status = self._post(data, headers)
         # The copy's answer decides nothing: the original delivery acks or nacks the message.
+        job, object_ref = object_log_refs(data.get("name"))
         log_event(
             "bridge.duplicate",
             message_id=headers.get("ce-id"),
-            **object_log_fields(data.get("name")),
+            job=job,
+            object_ref=object_ref,
             generation=data.get("generation"),
             status=status,
             delay_s=round(delay, 3),

@@ -130,12 +130,12 @@ class Api:
             status, body = self._route(request)
         except GazokakoError as exc:
             status, body = exc.http_status, exc.to_json()
-            detail: dict[str, str] = {}
+            detail: str | None = None
             if status >= 500:
                 # The platform's own words (hosts, paths, object names) are for the log only,
                 # and even there pass `redact` (see logs.py); the client learns it may retry.
                 body = {"error": {"code": exc.code, "message": UNAVAILABLE_MESSAGE}}
-                detail = {"detail": exc.message}
+                detail = exc.message
             if isinstance(exc, MethodNotAllowedFor):
                 headers["Allow"] = exc.allow
             if isinstance(exc, RateLimitedAfter):
@@ -147,7 +147,7 @@ class Api:
                 status=status,
                 method=request.method,
                 route=_route_name(request.path),
-                **detail,
+                detail=detail,
             )
         except Exception:  # never leak a stack trace to the client; log it instead
             log_event(

@@ -20,13 +20,14 @@ from gazokako.ids import redact
 
 
 def log_event(event: str, *, severity: str = "INFO", **fields: Any) -> None:
+    """Write one event; a field whose value is None is left out (it does not apply here)."""
     record: dict[str, Any] = {
         "severity": severity,
         "event": event,
         "message": fields.pop("message", event),
         "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
-    record.update(fields)
+    record.update((k, v) for k, v in fields.items() if v is not None)
     sys.stdout.write(redact(json.dumps(record, default=str, ensure_ascii=False)) + "\n")
     sys.stdout.flush()
 

@@ -179,7 +179,11 @@ class ProcessService:
         if outcome in (jobs.ClaimOutcome.NO_JOB, jobs.ClaimOutcome.DELETED):
             # Never created, erased by DELETE /jobs/{id}, or removed by its TTL: the object
             # (a PUT after DELETE, a reused URL) and anything an earlier attempt wrote go.
-            log_event(f"process.{outcome.value}", severity="WARNING", job=ref)
+            log_event(
+                "process.no_job" if outcome is jobs.ClaimOutcome.NO_JOB else "process.deleted",
+                severity="WARNING",
+                job=ref,
+            )
             self._erase_leftovers(job_id, bucket, name, generation)
             return
         if outcome is jobs.ClaimOutcome.EXPIRED:
