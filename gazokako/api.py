@@ -12,6 +12,7 @@ import json
 import re
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import flask
@@ -100,34 +101,33 @@ class Api:
             raise RateLimitedAfter(decision.retry_after)
 
     # -- routing ---------------------------------------------------------------------------
-    def _route(self, request: flask.Request) -> tuple[int, Any]:
-        parts = request.path.split("/")[1:]
+    def _route(self, request: flask.Request, route: Route | None) -> tuple[int, Any]:
         method = request.method
-        if parts in (["uploads"], ["uploads", ""]):
+        if route is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        if route.job_id is None:
             if method != "POST":
-                raise MethodNotAllowedFor(UPLOADS_METHODS, "use POST /uploads")
+                raise MethodNotAllowedFor(route.allow, "use POST /uploads")
             self._limit(self.writes, self._client(request))
             body = _json_body(request)
             return 201, self.service.issue_upload_url(body, base_url=self._base_url(request))
-        if len(parts) == 2 and parts[0] == "jobs":
-            if method == "GET":
-                self._limit(self.reads, self._client(request))
-                return 200, self.service.describe_job(parts[1])
-            if method == "DELETE":
-                self._limit(self.reads, self._client(request))
-                self.service.delete_job(parts[1])
-                return 204, None
-            raise MethodNotAllowedFor(JOB_METHODS, "use GET or DELETE /jobs/{id}")
-        raise NotFound(NOT_FOUND_MESSAGE)
+        if method == "GET":
+            self._limit(self.reads, self._client(request))
+            return 200, self.service.describe_job(route.job_id)
+        if method == "DELETE":
+            self._limit(self.reads, self._client(request))
+            self.service.delete_job(route.job_id)
+            return 204, None
+        raise MethodNotAllowedFor(route.allow, "use GET or DELETE /jobs/{id}")
 
     def respond(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()
-        allow = _allowed_methods(request.path)
-        if request.method == "OPTIONS" and allow is not None:
-            return self._preflight(request, allow)
+        route = match_route(request.path)
+        if request.method == "OPTIONS" and route is not None:
+            return self._preflight(request, route.allow)
         headers = self._cors_headers(request)
         try:
-            status, body = self._route(request)
+            status, body = self._route(request, route)
         except GazokakoError as exc:
             status, body = exc.http_status, exc.to_json()
             detail: str | None = None
@@ -188,12 +188,21 @@ class RateLimitedAfter(RateLimited):
         self.retry_after = retry_after
 
 
-def _allowed_methods(path: str) -> str | None:
+@dataclass(frozen=True)
+class Route:
+    """A path the API serves: the methods it allows, and the job it names (None: /uploads)."""
+
+    allow: str
+    job_id: str | None = None
+
+
+def match_route(path: str) -> Route | None:
+    """The one place a path is matched: routing, CORS preflights and 405s all ask here."""
     parts = path.split("/")[1:]
     if parts in (["uploads"], ["uploads", ""]):
-        return UPLOADS_METHODS
+        return Route(UPLOADS_METHODS)
     if len(parts) == 2 and parts[0] == "jobs":
-        return JOB_METHODS
+        return Route(JOB_METHODS, parts[1])
     return None
 
 

@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gazokako.errors import GazokakoError
 
@@ -20,10 +21,10 @@ class ConfigError(GazokakoError):
     code = "config"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+def _int(env: Mapping[str, str], name: str, *, minimum: int = 0) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
         value = int(raw)
     except ValueError as exc:
@@ -33,10 +34,10 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _bool(env: Mapping[str, str], name: str) -> bool | None:
     raw = env.get(name, "").strip().lower()
     if not raw:
-        return default
+        return None
     if raw in {"1", "true", "yes", "on"}:
         return True
     if raw in {"0", "false", "no", "off"}:
@@ -44,10 +45,10 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
     raw = env.get(name)
     if raw is None:
-        return default
+        return None
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
@@ -72,6 +73,7 @@ class Config:
     local_signing_key_file: str | None = None
     # Where signed URLs point: the real endpoint, or the storage emulator's public address.
     storage_public_url: str = "https://storage.googleapis.com"
+    # Decimal megabytes, as api/openapi.yaml and the page state it: 20 MB = 20,000,000 bytes.
     max_upload_bytes: int = 20_000_000
     url_ttl_seconds: int = MAX_URL_TTL_SECONDS
     default_ops: tuple[str, ...] = ("mosaic_faces",)
@@ -95,6 +97,8 @@ class Config:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """The settings the environment names; every other field keeps its default above,
+        the one place a default is written."""
         env = os.environ if env is None else env
         missing = [n for n in ("PROJECT_ID", "UPLOADS_BUCKET", "RESULTS_BUCKET") if not env.get(n)]
         if missing:
@@ -102,29 +106,51 @@ class Config:
         if env["UPLOADS_BUCKET"] == env["RESULTS_BUCKET"]:
             # One bucket for both would let every result trigger processing again.
             raise ConfigError("UPLOADS_BUCKET and RESULTS_BUCKET must differ")
-        ttl = _int(env, "URL_TTL_SECONDS", MAX_URL_TTL_SECONDS, minimum=1)
-        _check_origins(_list(env, "ALLOWED_ORIGINS", ()))
+        given: dict[str, Any] = {}
+        for name, (field_name, minimum) in _INT_SETTINGS.items():
+            value = _int(env, name, minimum=minimum)
+            if value is not None:
+                given[field_name] = value
+        if "url_ttl_seconds" in given:
+            given["url_ttl_seconds"] = min(given["url_ttl_seconds"], MAX_URL_TTL_SECONDS)
+        delete_originals = _bool(env, "DELETE_ORIGINALS")
+        if delete_originals is not None:
+            given["delete_originals"] = delete_originals
+        origins = _list(env, "ALLOWED_ORIGINS")
+        if origins is not None:
+            _check_origins(origins)
+            given["allowed_origins"] = origins
+        # An empty list of default operations means "unset", not "no operations".
+        default_ops = _list(env, "DEFAULT_OPS")
+        if default_ops:
+            given["default_ops"] = default_ops
+        for name, field_name in (
+            ("SIGNER_SERVICE_ACCOUNT", "signer_service_account"),
+            ("LOCAL_SIGNING_KEY_FILE", "local_signing_key_file"),
+        ):
+            if env.get(name):
+                given[field_name] = env[name]
+        if env.get("STORAGE_PUBLIC_URL"):
+            given["storage_public_url"] = env["STORAGE_PUBLIC_URL"].rstrip("/")
         return cls(
             project=env["PROJECT_ID"],
             uploads_bucket=env["UPLOADS_BUCKET"],
             results_bucket=env["RESULTS_BUCKET"],
-            allowed_origins=_list(env, "ALLOWED_ORIGINS", ()),
-            signer_service_account=env.get("SIGNER_SERVICE_ACCOUNT") or None,
-            local_signing_key_file=env.get("LOCAL_SIGNING_KEY_FILE") or None,
-            storage_public_url=(
-                env.get("STORAGE_PUBLIC_URL") or "https://storage.googleapis.com"
-            ).rstrip("/"),
-            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 20_000_000, minimum=1),
-            url_ttl_seconds=min(ttl, MAX_URL_TTL_SECONDS),
-            default_ops=_list(env, "DEFAULT_OPS", ("mosaic_faces",)) or ("mosaic_faces",),
-            delete_originals=_bool(env, "DELETE_ORIGINALS", False),
-            job_ttl_days=_int(env, "JOB_TTL_DAYS", 7, minimum=1),
-            lease_seconds=_int(env, "LEASE_SECONDS", 300, minimum=1),
-            max_pixels=_int(env, "MAX_PIXELS", 50_000_000, minimum=1),
-            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 60, minimum=0),
-            rate_limit_burst=_int(env, "RATE_LIMIT_BURST", 10, minimum=1),
-            rate_limit_reads_per_minute=_int(env, "RATE_LIMIT_READS_PER_MINUTE", 600, minimum=0),
-            rate_limit_reads_burst=_int(env, "RATE_LIMIT_READS_BURST", 60, minimum=1),
-            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 1, minimum=0),
-            max_attempts=_int(env, "MAX_ATTEMPTS", 8, minimum=1),
+            **given,
         )
+
+
+# Integer settings: environment variable -> (Config field, smallest value allowed).
+_INT_SETTINGS: dict[str, tuple[str, int]] = {
+    "MAX_UPLOAD_BYTES": ("max_upload_bytes", 1),
+    "URL_TTL_SECONDS": ("url_ttl_seconds", 1),
+    "JOB_TTL_DAYS": ("job_ttl_days", 1),
+    "LEASE_SECONDS": ("lease_seconds", 1),
+    "MAX_PIXELS": ("max_pixels", 1),
+    "RATE_LIMIT_PER_MINUTE": ("rate_limit_per_minute", 0),
+    "RATE_LIMIT_BURST": ("rate_limit_burst", 1),
+    "RATE_LIMIT_READS_PER_MINUTE": ("rate_limit_reads_per_minute", 0),
+    "RATE_LIMIT_READS_BURST": ("rate_limit_reads_burst", 1),
+    "TRUSTED_PROXY_HOPS": ("trusted_proxy_hops", 0),
+    "MAX_ATTEMPTS": ("max_attempts", 1),
+}

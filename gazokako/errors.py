@@ -8,6 +8,10 @@ function raises it so that Eventarc redelivers the event.
 
 from __future__ import annotations
 
+from types import TracebackType
+
+from google.api_core import exceptions as gexc
+
 
 class GazokakoError(Exception):
     code: str = "internal"
@@ -63,3 +67,52 @@ class TransientError(GazokakoError):
 
     code = "unavailable"
     http_status = 503
+
+
+# The platform's errors worth a retry, from either client (storage and Firestore raise the same
+# google.api_core exceptions): briefly unavailable or slow, or a transaction lost a race.
+RETRYABLE: tuple[type[BaseException], ...] = (
+    gexc.ServerError,
+    gexc.TooManyRequests,
+    gexc.DeadlineExceeded,
+    gexc.ServiceUnavailable,
+    gexc.Aborted,
+    gexc.Conflict,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class transient_on:
+    """The one mapping of platform failures to retries: inside `with transient_on("read job")`,
+    a `RETRYABLE` error becomes `TransientError("could not read job: ...")`; anything else
+    passes unchanged. (A class, not a generator: its `__exit__` never swallows, so a `return`
+    inside the block types as one.)"""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None and isinstance(exc, RETRYABLE):
+            raise TransientError(f"could not {self.what}: {exc}") from exc
+
+
+# Every refusal the API answers with, one class per status: the upload function maps the web
+# framework's own errors through this table, so both speak the same codes.
+API_REFUSALS: tuple[type[PermanentError], ...] = (
+    InvalidRequest,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+)
+HTTP_ERROR_CODES: dict[int, str] = {cls.http_status: cls.code for cls in API_REFUSALS}

@@ -12,14 +12,15 @@ import datetime as dt
 import enum
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from gazokako.errors import TransientError
+from gazokako.errors import TransientError, transient_on
+from gazokako.ids import source_object_name
 
 COLLECTION = "jobs"
 # (bucket, object name, generation) of a direct bucket drop -> its job id; see create_drop_job.
@@ -42,17 +43,121 @@ TOMBSTONE_TTL = dt.timedelta(days=2)
 # an object written after the job expired belongs to no live job.
 AWAITING_UPLOAD_GRACE = dt.timedelta(minutes=5)
 
-# Errors worth a retry: the service was briefly unavailable or slow, or a transaction lost a race.
-RETRYABLE = (
-    gexc.ServerError,
-    gexc.TooManyRequests,
-    gexc.DeadlineExceeded,
-    gexc.ServiceUnavailable,
-    gexc.Aborted,
-    gexc.Conflict,
-    ConnectionError,
-    TimeoutError,
-)
+
+class SourceDoc(TypedDict, total=False):
+    """`source` of a job (docs/JOBS.md). The processor adds what it measured of the object."""
+
+    bucket: str
+    name: str
+    content_type: str
+    declared_bytes: int
+    # A drop's object generation: its name alone is not its own (a later drop may reuse it).
+    generation: int
+    bytes: int
+    sha256: str
+    format: str
+    width: int
+    height: int
+    deleted: bool
+
+
+class JobDoc(TypedDict, total=False):
+    """The job document `jobs/{id}` as docs/JOBS.md describes it. Made only by `api_job` and
+    `drop_job`; the processor's outcomes are `done_fields` and `failed_fields`."""
+
+    id: str
+    status: str
+    origin: str
+    ops: list[str]
+    options: dict[str, Any]
+    filename: str
+    source: SourceDoc
+    generation: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    expires_at: dt.datetime
+
+
+def api_job(
+    job_id: str,
+    *,
+    bucket: str,
+    ops: Sequence[str],
+    options: Mapping[str, Any],
+    filename: str,
+    content_type: str,
+    declared_bytes: int,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+) -> JobDoc:
+    """A job made by POST /uploads: waiting for the PUT to `source_object_name(job_id)`."""
+    return {
+        "id": job_id,
+        "status": AWAITING_UPLOAD,
+        "origin": "api",
+        "ops": list(ops),
+        "options": dict(options),
+        "filename": filename,
+        "source": {
+            "bucket": bucket,
+            "name": source_object_name(job_id),
+            "content_type": content_type,
+            "declared_bytes": declared_bytes,
+        },
+        "generation": 0,
+        "created_at": now,
+        "updated_at": now,
+        "expires_at": expires_at,
+    }
+
+
+def drop_job(
+    job_id: str,
+    *,
+    bucket: str,
+    name: str,
+    generation: int,
+    ops: Sequence[str],
+    filename: str,
+    content_type: str,
+    declared_bytes: int,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+) -> JobDoc:
+    """A job made for an object dropped straight into the uploads bucket, queued for its claim."""
+    return {
+        "id": job_id,
+        "status": QUEUED,
+        "origin": "drop",
+        "ops": list(ops),
+        "options": {},
+        "filename": filename,
+        "source": {
+            "bucket": bucket,
+            "name": name,
+            "content_type": content_type,
+            "declared_bytes": declared_bytes,
+            "generation": generation,
+        },
+        "generation": 0,
+        "created_at": now,
+        "updated_at": now,
+        "expires_at": expires_at,
+    }
+
+
+def failed_fields(code: str, message: str) -> dict[str, Any]:
+    """What every failed outcome writes (with `JobStore.finish`'s stamps): the error, and no
+    result, faces or detector, not even an older generation's. A failed job keeps no photo:
+    the caller deletes the source right after."""
+    return {
+        "status": FAILED,
+        "error": {"code": code, "message": message},
+        "result": firestore.DELETE_FIELD,
+        "faces": firestore.DELETE_FIELD,
+        "detector": firestore.DELETE_FIELD,
+        "source.deleted": True,
+    }
 
 
 def delete_generation(bucket: Any, name: str, generation: int) -> None:
@@ -62,11 +167,11 @@ def delete_generation(bucket: Any, name: str, generation: int) -> None:
     `if_generation_match` refuses to touch the live object if it is another one. Gone already
     (404) or replaced (412) both mean there is nothing of this generation left to delete."""
     blob = bucket.blob(name, generation=generation)
-    try:
-        with contextlib.suppress(gexc.NotFound, gexc.PreconditionFailed):
-            blob.delete(if_generation_match=generation)
-    except RETRYABLE as exc:
-        raise TransientError(f"could not delete an object: {exc}") from exc
+    with (
+        transient_on("delete an object"),
+        contextlib.suppress(gexc.NotFound, gexc.PreconditionFailed),
+    ):
+        blob.delete(if_generation_match=generation)
 
 
 def _gone(job: Mapping[str, Any], written_at: dt.datetime) -> ClaimOutcome | None:
@@ -121,9 +226,8 @@ class JobStore:
         The decorator's result is untyped, so callers' own return types carry the types.
         """
         try:
-            return attempt(self._db.transaction())
-        except RETRYABLE as exc:
-            raise TransientError(f"could not {what}: {exc}") from exc
+            with transient_on(what):
+                return attempt(self._db.transaction())
         except ValueError as exc:
             if _lost_race(exc):
                 raise TransientError(f"could not {what}: {exc}") from exc
@@ -132,24 +236,18 @@ class JobStore:
     def _ref(self, job_id: str) -> firestore.DocumentReference:
         return self._db.collection(COLLECTION).document(job_id)
 
-    def create(self, job_id: str, fields: Mapping[str, Any]) -> None:
-        try:
+    def create(self, job_id: str, fields: JobDoc) -> None:
+        with transient_on("create job"):
             self._ref(job_id).create(dict(fields))
-        except RETRYABLE as exc:
-            raise TransientError(f"could not create job: {exc}") from exc
 
     def get(self, job_id: str) -> dict[str, Any] | None:
-        try:
+        with transient_on("read job"):
             snap = self._ref(job_id).get()
-        except RETRYABLE as exc:
-            raise TransientError(f"could not read job: {exc}") from exc
         return snap.to_dict() if snap.exists else None
 
     def update(self, job_id: str, fields: Mapping[str, Any]) -> None:
-        try:
+        with transient_on("update job"):
             self._ref(job_id).update(dict(fields))
-        except RETRYABLE as exc:
-            raise TransientError(f"could not update job: {exc}") from exc
 
     def claim(
         self,
@@ -198,19 +296,13 @@ class JobStore:
                 lost += 1
             if max_attempts is not None and lost >= max_attempts:
                 failed = {
-                    "status": FAILED,
-                    "error": {
-                        "code": "too_many_attempts",
-                        "message": f"the processor stopped {lost} times while processing "
+                    **failed_fields(
+                        "too_many_attempts",
+                        f"the processor stopped {lost} times while processing "
                         "this image without an outcome",
-                    },
-                    "result": firestore.DELETE_FIELD,
-                    "faces": firestore.DELETE_FIELD,
-                    "detector": firestore.DELETE_FIELD,
+                    ),
                     "lease_until": firestore.DELETE_FIELD,
                     "claim_token": firestore.DELETE_FIELD,
-                    # The caller deletes the source next: a failed job keeps no photo.
-                    "source.deleted": True,
                     "updated_at": now,
                     "finished_at": now,
                 }
@@ -300,7 +392,7 @@ class JobStore:
             self._transact(attempt, "release job")
 
     def create_drop_job(
-        self, bucket: str, name: str, generation: int, fields: Mapping[str, Any], job_id: str
+        self, bucket: str, name: str, generation: int, fields: JobDoc, job_id: str
     ) -> tuple[str | None, bool]:
         """The job of a dropped object generation: made once, found again on any redelivery.
 
@@ -381,12 +473,9 @@ class JobStore:
 
     def erased(self, job_id: str) -> None:
         """The erasure's objects are gone: the tombstone forgets the drop's name."""
-        try:
+        # NotFound: the tombstone's TTL came first.
+        with transient_on("update the erased job"), contextlib.suppress(gexc.NotFound):
             self._ref(job_id).update({PENDING_ERASURE: firestore.DELETE_FIELD})
-        except gexc.NotFound:
-            pass  # the tombstone's TTL came first
-        except RETRYABLE as exc:
-            raise TransientError(f"could not update the erased job: {exc}") from exc
 
 
 # Field of a drop's tombstone while its source generation is not yet deleted.

@@ -23,7 +23,7 @@ from google.cloud import firestore
 import imaging
 from gazokako import jobs
 from gazokako.clients import Clients
-from gazokako.errors import PermanentError, TransientError
+from gazokako.errors import PermanentError, TransientError, transient_on
 from gazokako.ids import (
     api_job_of,
     in_api_folder,
@@ -133,25 +133,18 @@ class ProcessService:
         now = jobs.utcnow()
         declared = _as_int(data.get("size"))
         candidate = new_job_id()
-        fields = {
-            "id": candidate,
-            "status": jobs.QUEUED,
-            "origin": "drop",
-            "ops": ops,
-            "options": {},
-            "filename": posixpath.basename(name)[:_MAX_FILENAME_CHARS],
-            "source": {
-                "bucket": bucket,
-                "name": name,
-                "content_type": str(data.get("contentType") or ""),
-                "declared_bytes": declared,
-                "generation": generation,
-            },
-            "generation": 0,
-            "created_at": now,
-            "updated_at": now,
-            "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
-        }
+        fields = jobs.drop_job(
+            candidate,
+            bucket=bucket,
+            name=name,
+            generation=generation,
+            ops=ops,
+            filename=posixpath.basename(name)[:_MAX_FILENAME_CHARS],
+            content_type=str(data.get("contentType") or ""),
+            declared_bytes=declared,
+            now=now,
+            expires_at=now + dt.timedelta(days=self.config.job_ttl_days),
+        )
         job_id, created = self.store.create_drop_job(bucket, name, generation, fields, candidate)
         if job_id is not None:
             log_event(
@@ -356,15 +349,9 @@ class ProcessService:
             job_id,
             generation,
             {
-                "status": jobs.FAILED,
                 **source,
                 # A failed job keeps no photo: the source goes right after this record.
-                "source.deleted": True,
-                "error": {"code": error[0], "message": error[1]},
-                # A failed outcome publishes nothing, not even an older generation's result.
-                "result": firestore.DELETE_FIELD,
-                "faces": firestore.DELETE_FIELD,
-                "detector": firestore.DELETE_FIELD,
+                **jobs.failed_fields(*error),
                 "timings_ms": {k: round(v * 1000, 1) for k, v in timings.items()},
             },
             token=claim.token,
@@ -419,20 +406,17 @@ class ProcessService:
     def _download(self, bucket: str, name: str, generation: int) -> bytes:
         blob = self.clients.storage.bucket(bucket).blob(name, generation=generation)
         try:
-            return bytes(blob.download_as_bytes())
+            with transient_on("read the source"):
+                return bytes(blob.download_as_bytes())
         except gexc.NotFound as exc:
             raise PermanentError(
                 "the uploaded object no longer exists", code="source_missing"
             ) from exc
-        except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not read the source: {exc}") from exc
 
     def _upload(self, name: str, payload: bytes, content_type: str) -> None:
         blob = self.clients.storage.bucket(self.config.results_bucket).blob(name)
-        try:
+        with transient_on("write the result"):
             blob.upload_from_string(payload, content_type=content_type)
-        except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not write the result: {exc}") from exc
 
     def _delete_result(self, result: object, *, keep: str | None) -> None:
         if not isinstance(result, Mapping) or not result.get("name"):
@@ -441,21 +425,16 @@ class ProcessService:
             return
         bucket = str(result.get("bucket") or self.config.results_bucket)
         blob = self.clients.storage.bucket(bucket).blob(str(result["name"]))
-        try:
-            with contextlib.suppress(gexc.NotFound):
-                blob.delete()
-        except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not delete a result: {exc}") from exc
+        with transient_on("delete a result"), contextlib.suppress(gexc.NotFound):
+            blob.delete()
 
     def _delete_results_of(self, job_id: str, generation: int | None) -> None:
         """Whatever a crashed attempt at this generation (or at any, if None) may have written."""
         prefix = results_prefix(job_id) + ("" if generation is None else f"{generation}.")
-        try:
+        with transient_on("delete results"):
             for blob in self.clients.storage.list_blobs(self.config.results_bucket, prefix=prefix):
                 with contextlib.suppress(gexc.NotFound):
                     blob.delete()
-        except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not delete results: {exc}") from exc
 
     def _delete_source(self, bucket: str, name: str, generation: int) -> None:
         # Only this generation: a newer upload under the same name has an event of its own.

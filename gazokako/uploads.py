@@ -17,8 +17,8 @@ from gazokako.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
-    TransientError,
     UnsupportedMediaType,
+    transient_on,
 )
 from gazokako.ids import (
     is_job_id,
@@ -163,24 +163,17 @@ class UploadService:
         # record; it expires soon after the URL, since no upload can come later.
         self.store.create(
             job_id,
-            {
-                "id": job_id,
-                "status": jobs.AWAITING_UPLOAD,
-                "origin": "api",
-                "ops": list(ops),
-                "options": options_raw,
-                "filename": filename,
-                "source": {
-                    "bucket": self.config.uploads_bucket,
-                    "name": name,
-                    "content_type": content_type,
-                    "declared_bytes": size,
-                },
-                "generation": 0,
-                "created_at": now,
-                "updated_at": now,
-                "expires_at": signed.expires_at + jobs.AWAITING_UPLOAD_GRACE,
-            },
+            jobs.api_job(
+                job_id,
+                bucket=self.config.uploads_bucket,
+                ops=ops,
+                options=options_raw,
+                filename=filename,
+                content_type=content_type,
+                declared_bytes=size,
+                now=now,
+                expires_at=signed.expires_at + jobs.AWAITING_UPLOAD_GRACE,
+            ),
         )
         return {
             "id": job_id,
@@ -258,7 +251,7 @@ class UploadService:
         if not is_job_id(job_id):
             return
         erasure = self.store.erase(job_id)
-        try:
+        with transient_on("delete objects"):
             for bucket, prefix in (
                 (self.config.uploads_bucket, uploads_prefix(job_id)),
                 (self.config.results_bucket, results_prefix(job_id)),
@@ -270,8 +263,6 @@ class UploadService:
                 # a newer object of that name is another drop's.
                 source_bucket = self.clients.storage.bucket(erasure.bucket)
                 jobs.delete_generation(source_bucket, erasure.name, erasure.generation)
-        except jobs.RETRYABLE as exc:
-            raise TransientError(f"could not delete objects: {exc}") from exc
         if erasure is not None and erasure.has_source:
             self.store.erased(job_id)
 

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from gazokako.api import Api
 from gazokako.clients import default_clients
+from gazokako.errors import HTTP_ERROR_CODES, InvalidRequest
 from gazokako.logs import redact_server_logs
 from gazokako.uploads import NOT_FOUND_MESSAGE, UploadService
 
@@ -44,14 +45,7 @@ def _framework_error(exc: HTTPException) -> flask.Response:
     if code >= 500:
         body = json.dumps({"error": {"code": "internal", "message": "internal error"}})
         return flask.Response(body, status=500, mimetype="application/json")
-    status = code if code in (400, 404, 405, 413, 415, 429) else 400
-    codes = {
-        404: "not_found",
-        405: "method_not_allowed",
-        413: "too_large",
-        415: "unsupported_media_type",
-        429: "rate_limited",
-    }
+    status = code if code in HTTP_ERROR_CODES else InvalidRequest.http_status
     message = NOT_FOUND_MESSAGE if status == 404 else exc.name
-    body = json.dumps({"error": {"code": codes.get(status, "invalid_request"), "message": message}})
+    body = json.dumps({"error": {"code": HTTP_ERROR_CODES[status], "message": message}})
     return flask.Response(body, status=status, mimetype="application/json")

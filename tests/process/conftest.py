@@ -19,7 +19,7 @@ from devstack.stack import Stack
 from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.config import Config
-from gazokako.ids import api_job_of, new_job_id
+from gazokako.ids import api_job_of, new_job_id, results_prefix
 from gazokako.processing import ProcessService
 
 
@@ -68,24 +68,17 @@ class World:
         now = jobs.utcnow()
         self.store.create(
             job_id,
-            {
-                "id": job_id,
-                "status": jobs.AWAITING_UPLOAD,
-                "origin": "api",
-                "ops": ops,
-                "options": dict(options or {}),
-                "filename": "photo",
-                "source": {
-                    "bucket": self.config.uploads_bucket,
-                    "name": f"u/{job_id}/source",
-                    "content_type": "image/png",
-                    "declared_bytes": 1,
-                },
-                "generation": 0,
-                "created_at": now,
-                "updated_at": now,
-                "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
-            },
+            jobs.api_job(
+                job_id,
+                bucket=self.config.uploads_bucket,
+                ops=ops,
+                options=dict(options or {}),
+                filename="photo",
+                content_type="image/png",
+                declared_bytes=1,
+                now=now,
+                expires_at=now + dt.timedelta(days=self.config.job_ttl_days),
+            ),
         )
         return job_id
 
@@ -124,7 +117,9 @@ class World:
 
     def results(self, job_id: str) -> list[storage.Blob]:
         return list(
-            self.clients.storage.list_blobs(self.config.results_bucket, prefix=f"r/{job_id}/")
+            self.clients.storage.list_blobs(
+                self.config.results_bucket, prefix=results_prefix(job_id)
+            )
         )
 
     def drop_jobs(self, name: str) -> list[dict[str, Any]]:
