@@ -1,14 +1,23 @@
-"""An in-memory `google.cloud.firestore.Client`: documents by path, with the calls JobStore
-makes outside transactions (create, get, update, delete).
+"""An in-memory `google.cloud.firestore.Client`: documents by path, the calls JobStore makes
+(create, get, update, set, delete) and transactions run by `firestore.transactional`.
 
-Transactions (`JobStore.claim`, `finish`, `create_drop_job`) are not faked: they run through
-`firestore.transactional`, which drives the client's RPCs directly, so the process service's
-tests stay on the emulator.
+A transaction here is optimistic: it remembers the version of every document it read and, at
+commit, applies all its writes at once only if none of those documents changed meanwhile;
+otherwise the commit raises `Aborted`, which `firestore.transactional` answers by running the
+function again (at most `max_attempts` times, then a ValueError). The emulator locks instead of
+comparing versions, but what a caller can see is the same: no lost update, writes invisible
+until the commit, nothing written when the function raises. tests/fakes/test_contract.py checks
+those behaviours on both.
+
+`firestore.transactional` calls the transaction's private protocol (`_begin`, `_commit`,
+`_rollback`, `_clean_up`, `_id`, `_max_attempts`, `_read_only`); FakeTransaction implements
+exactly that, and the contract test fails if a library upgrade changes it.
 """
 
 from __future__ import annotations
 
 import copy
+import secrets
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -16,14 +25,31 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+# firestore.Client.transaction's default.
+MAX_ATTEMPTS = 5
+
 
 class FakeFirestore:
     def __init__(self) -> None:
         self._docs: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
+        # path -> how many times it was written; a transaction's reads are checked against it.
+        self._versions: dict[str, int] = {}
+        self._lock = threading.RLock()
 
     def collection(self, name: str) -> FakeCollection:
         return FakeCollection(self, name)
+
+    def transaction(self, max_attempts: int = MAX_ATTEMPTS, read_only: bool = False) -> Any:
+        return FakeTransaction(self, max_attempts=max_attempts, read_only=read_only)
+
+    # -- what documents and transactions use --------------------------------------------------
+    def _write(self, path: str, doc: dict[str, Any] | None) -> None:
+        """Store (or, for None, remove) a document; the caller holds the lock."""
+        if doc is None:
+            self._docs.pop(path, None)
+        else:
+            self._docs[path] = doc
+        self._versions[path] = self._versions.get(path, 0) + 1
 
 
 class FakeCollection:
@@ -60,38 +86,132 @@ class FakeDocument:
 
     def create(self, fields: Mapping[str, Any]) -> None:
         with self._db._lock:
-            if self.path in self._db._docs:
-                raise gexc.AlreadyExists(f"Document already exists: {self.path}")
-            self._db._docs[self.path] = _without_deletes(fields)
+            self._db._write(self.path, _created(self.path, self._db._docs.get(self.path), fields))
 
     def set(self, fields: Mapping[str, Any]) -> None:
         with self._db._lock:
-            self._db._docs[self.path] = _without_deletes(fields)
+            self._db._write(self.path, _without_deletes(fields))
 
-    def get(self) -> FakeSnapshot:
+    def get(self, transaction: FakeTransaction | None = None) -> FakeSnapshot:
         with self._db._lock:
+            if transaction is not None:
+                transaction._read(self.path)
             return FakeSnapshot(self.id, copy.deepcopy(self._db._docs.get(self.path)))
 
     def update(self, fields: Mapping[str, Any]) -> None:
         with self._db._lock:
-            doc = self._db._docs.get(self.path)
-            if doc is None:
-                raise gexc.NotFound(f"No document to update: {self.path}")
-            for key, value in fields.items():
-                # A dotted key names a nested field, as in Firestore's update().
-                *parents, leaf = key.split(".")
-                target = doc
-                for part in parents:
-                    target = target.setdefault(part, {})
-                if value is firestore.DELETE_FIELD:
-                    target.pop(leaf, None)
-                else:
-                    target[leaf] = copy.deepcopy(value)
+            self._db._write(self.path, _updated(self.path, self._db._docs.get(self.path), fields))
 
     def delete(self) -> None:
         # Deleting a missing document is not an error in Firestore.
         with self._db._lock:
-            self._db._docs.pop(self.path, None)
+            self._db._write(self.path, None)
+
+
+class FakeTransaction:
+    """What `firestore.transactional` drives: begin, the function's reads and buffered writes,
+    then commit (all or nothing) or rollback."""
+
+    def __init__(self, db: FakeFirestore, *, max_attempts: int, read_only: bool) -> None:
+        self._db = db
+        self._max_attempts = max_attempts
+        self._read_only = read_only
+        self._id: bytes | None = None
+        self._reads: dict[str, int] = {}
+        self._writes: list[tuple[str, str, dict[str, Any]]] = []
+
+    @property
+    def in_progress(self) -> bool:
+        return self._id is not None
+
+    # -- the function's calls ----------------------------------------------------------------
+    def _read(self, path: str) -> None:
+        if not self.in_progress:
+            raise ValueError("the transaction has not begun")
+        if self._writes:
+            # As the real client: in a Firestore transaction every read precedes every write.
+            raise firestore.ReadAfterWriteError("Attempted read after write in a transaction.")
+        self._reads.setdefault(path, self._db._versions.get(path, 0))
+
+    def create(self, ref: FakeDocument, fields: Mapping[str, Any]) -> None:
+        self._writes.append(("create", ref.path, copy.deepcopy(dict(fields))))
+
+    def set(self, ref: FakeDocument, fields: Mapping[str, Any]) -> None:
+        self._writes.append(("set", ref.path, copy.deepcopy(dict(fields))))
+
+    def update(self, ref: FakeDocument, fields: Mapping[str, Any]) -> None:
+        self._writes.append(("update", ref.path, copy.deepcopy(dict(fields))))
+
+    def delete(self, ref: FakeDocument) -> None:
+        self._writes.append(("delete", ref.path, {}))
+
+    # -- firestore.transactional's protocol --------------------------------------------------
+    def _clean_up(self) -> None:
+        self._id = None
+        self._reads = {}
+        self._writes = []
+
+    def _begin(self, retry_id: bytes | None = None) -> None:
+        if self.in_progress:
+            raise ValueError("the transaction has already begun")
+        self._id = secrets.token_bytes(8)
+
+    def _commit(self) -> list[Any]:
+        if not self.in_progress:
+            raise ValueError("the transaction has not begun")
+        with self._db._lock:
+            changed = [p for p, v in self._reads.items() if self._db._versions.get(p, 0) != v]
+            if changed:
+                raise gexc.Aborted(f"Transaction lock timeout: {changed[0]} changed since read")
+            # Every write is checked against the state the previous ones leave before any is
+            # stored: a failing commit writes nothing.
+            staged: dict[str, dict[str, Any] | None] = {}
+            for kind, path, fields in self._writes:
+                current = staged[path] if path in staged else self._db._docs.get(path)
+                if kind == "create":
+                    staged[path] = _created(path, current, fields)
+                elif kind == "set":
+                    staged[path] = _without_deletes(fields)
+                elif kind == "update":
+                    staged[path] = _updated(path, current, fields)
+                else:
+                    staged[path] = None
+            for path, doc in staged.items():
+                self._db._write(path, doc)
+        self._clean_up()
+        return []
+
+    def _rollback(self) -> None:
+        if not self.in_progress:
+            raise ValueError("no transaction in progress to roll back")
+        self._clean_up()
+
+
+def _created(
+    path: str, current: dict[str, Any] | None, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    if current is not None:
+        raise gexc.AlreadyExists(f"Document already exists: {path}")
+    return _without_deletes(fields)
+
+
+def _updated(
+    path: str, current: dict[str, Any] | None, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    if current is None:
+        raise gexc.NotFound(f"No document to update: {path}")
+    doc = copy.deepcopy(current)
+    for key, value in fields.items():
+        # A dotted key names a nested field, as in Firestore's update().
+        *parents, leaf = key.split(".")
+        target = doc
+        for part in parents:
+            target = target.setdefault(part, {})
+        if value is firestore.DELETE_FIELD:
+            target.pop(leaf, None)
+        else:
+            target[leaf] = copy.deepcopy(value)
+    return doc
 
 
 def _without_deletes(fields: Mapping[str, Any]) -> dict[str, Any]:

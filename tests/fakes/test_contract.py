@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -15,8 +17,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from devstack.stack import Stack
+from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.config import Config
+from gazokako.ids import new_job_id
 from tests.fakes import FakeClients
 
 IMPLEMENTATIONS = ["fake", pytest.param("emulator", marks=pytest.mark.stack)]
@@ -129,3 +133,137 @@ def test_firestore_delete_is_idempotent(clients: tuple[Any, str]) -> None:
     ref.delete()
     assert not ref.get().exists
     ref.delete()
+
+
+# -- Firestore transactions (what JobStore's claim, finish, release and erase rest on) --------
+
+
+def test_transaction_writes_are_seen_only_after_the_commit(clients: tuple[Any, str]) -> None:
+    client, _ = clients
+    ref = _doc(client)
+    ref.create({"n": 1, "tag": "a"})
+    seen_inside: list[Any] = []
+
+    @firestore.transactional
+    def bump(tx: Any) -> int:
+        n = int(ref.get(transaction=tx).to_dict()["n"])
+        tx.update(ref, {"n": n + 1, "tag": firestore.DELETE_FIELD})
+        seen_inside.append(ref.get().to_dict())
+        return n + 1
+
+    assert bump(client.firestore.transaction()) == 2
+    assert seen_inside == [{"n": 1, "tag": "a"}]
+    assert ref.get().to_dict() == {"n": 2}
+
+
+def test_a_transaction_that_raises_writes_nothing(clients: tuple[Any, str]) -> None:
+    client, _ = clients
+    ref, other = _doc(client), _doc(client)
+    ref.create({"n": 1})
+
+    @firestore.transactional
+    def broken(tx: Any) -> None:
+        ref.get(transaction=tx)
+        tx.update(ref, {"n": 2})
+        tx.create(other, {"n": 1})
+        raise RuntimeError("the function failed")
+
+    with pytest.raises(RuntimeError, match="the function failed"):
+        broken(client.firestore.transaction())
+    assert ref.get().to_dict() == {"n": 1}
+    assert not other.get().exists
+
+
+@pytest.mark.parametrize(
+    ("write", "error"), [("create", gexc.AlreadyExists), ("update", gexc.NotFound)]
+)
+def test_a_commit_that_fails_writes_nothing(
+    clients: tuple[Any, str], write: str, error: type[Exception]
+) -> None:
+    client, _ = clients
+    ref, target = _doc(client), _doc(client)
+    ref.create({"n": 1})
+    if write == "create":
+        target.create({"there": True})
+
+    @firestore.transactional
+    def attempt(tx: Any) -> None:
+        ref.get(transaction=tx)
+        tx.update(ref, {"n": 2})
+        getattr(tx, write)(target, {"n": 1})
+
+    with pytest.raises(error):
+        attempt(client.firestore.transaction())
+    assert ref.get().to_dict() == {"n": 1}
+    assert target.get().to_dict() == ({"there": True} if write == "create" else None)
+
+
+def test_a_transaction_reads_before_it_writes(clients: tuple[Any, str]) -> None:
+    client, _ = clients
+    ref = _doc(client)
+    ref.create({"n": 1})
+
+    @firestore.transactional
+    def read_after_write(tx: Any) -> None:
+        tx.update(ref, {"n": 2})
+        ref.get(transaction=tx)
+
+    with pytest.raises(firestore.ReadAfterWriteError):
+        read_after_write(client.firestore.transaction())
+    assert ref.get().to_dict() == {"n": 1}
+
+
+def test_concurrent_transactions_lose_no_update(clients: tuple[Any, str]) -> None:
+    """Two read-modify-write transactions that both read before either writes: the commit that
+    would overwrite the other's update is refused, and the function runs again on fresh data."""
+    client, _ = clients
+    ref = _doc(client)
+    ref.create({"n": 0})
+    both_read = threading.Barrier(2)
+    runs: list[int] = []
+
+    @firestore.transactional
+    def bump(tx: Any) -> None:
+        n = int(ref.get(transaction=tx).to_dict()["n"])
+        runs.append(n)
+        if len(runs) <= 2:
+            both_read.wait()
+        tx.update(ref, {"n": n + 1})
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(bump, client.firestore.transaction()) for _ in range(2)]:
+            future.result()
+    assert ref.get().to_dict() == {"n": 2}
+    assert len(runs) == 3 and sorted(runs)[:2] == [0, 0] and max(runs) == 1
+
+
+def test_of_two_simultaneous_claims_exactly_one_wins(clients: tuple[Any, str]) -> None:
+    client, bucket = clients
+    store = jobs.JobStore(client.firestore)
+    job_id = new_job_id()
+    now = jobs.utcnow()
+    store.create(
+        job_id,
+        jobs.api_job(
+            job_id,
+            bucket=bucket,
+            ops=["grayscale"],
+            options={},
+            filename="photo",
+            content_type="image/png",
+            declared_bytes=1,
+            now=now,
+            expires_at=now + dt.timedelta(days=1),
+        ),
+    )
+    start = threading.Barrier(2)
+
+    def claim() -> jobs.ClaimOutcome:
+        start.wait()
+        return store.claim(job_id, 7, lease_seconds=60).outcome
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(f.result().value for f in [pool.submit(claim) for _ in range(2)])
+    assert outcomes == ["busy", "claimed"]
+    job = store.get(job_id)
+    assert job is not None and job["status"] == jobs.PROCESSING and job["generation"] == 7
