@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -59,6 +59,32 @@ class FakeCollection:
 
     def document(self, doc_id: str) -> FakeDocument:
         return FakeDocument(self._db, f"{self.id}/{doc_id}", doc_id)
+
+    def where(self, *, filter: Any) -> FakeQuery:
+        """Equality on one (dotted) field: `where(filter=FieldFilter(path, "==", value))`."""
+        if filter.op_string != "==":
+            raise NotImplementedError(f"the fake has no {filter.op_string!r} filter")
+        return FakeQuery(self, str(filter.field_path), filter.value)
+
+
+class FakeQuery:
+    def __init__(self, collection: FakeCollection, path: str, value: Any) -> None:
+        self._collection, self._path, self._value = collection, path, value
+
+    def stream(self) -> Iterator[FakeSnapshot]:
+        db, prefix = self._collection._db, f"{self._collection.id}/"
+        with db._lock:
+            found = [
+                (path, copy.deepcopy(doc))
+                for path, doc in sorted(db._docs.items())
+                if path.startswith(prefix) and "/" not in path[len(prefix) :]
+            ]
+        for path, doc in found:
+            value: Any = doc
+            for part in self._path.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if value == self._value:
+                yield FakeSnapshot(path[len(prefix) :], doc)
 
 
 class FakeSnapshot:

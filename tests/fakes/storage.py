@@ -7,6 +7,7 @@ real library from the object's name, so they are byte-for-byte what the real cli
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import threading
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ class _Stored:
     generation: int
     content_type: str | None
     metadata: dict[str, str] | None
+    created: dt.datetime = dt.datetime.min
 
 
 class FakeStorage:
@@ -60,13 +62,18 @@ class FakeStorage:
     def _put(self, bucket: str, name: str, stored: _Stored) -> None:
         with self._lock:
             stored.generation = next(self._generations)
+            stored.created = dt.datetime.now(dt.UTC)
             self._objects[(bucket, name)] = stored
 
-    def _delete(self, bucket: str, name: str, generation: int | None) -> None:
+    def _delete(
+        self, bucket: str, name: str, generation: int | None, if_generation_match: int | None
+    ) -> None:
         with self._lock:
             found = self._objects.get((bucket, name))
             if found is None or (generation is not None and found.generation != generation):
                 raise gexc.NotFound(f"No such object: {bucket}/{name}")
+            if if_generation_match is not None and found.generation != if_generation_match:
+                raise gexc.PreconditionFailed(f"generation mismatch: {bucket}/{name}")
             del self._objects[(bucket, name)]
 
     def _real_blob(self, bucket: str, name: str) -> storage.Blob:
@@ -85,6 +92,14 @@ class FakeBucket:
     def blob(self, name: str, generation: int | None = None) -> FakeBlob:
         return FakeBlob(self, name, generation)
 
+    def get_blob(self, name: str) -> FakeBlob | None:
+        blob = FakeBlob(self, name)
+        try:
+            blob.reload()
+        except gexc.NotFound:
+            return None
+        return blob
+
 
 class FakeBlob:
     def __init__(self, bucket: FakeBucket, name: str, generation: int | None = None) -> None:
@@ -94,6 +109,7 @@ class FakeBlob:
         self.content_type: str | None = None
         self.metadata: dict[str, str] | None = None
         self.size: int | None = None
+        self.time_created: dt.datetime | None = None
 
     @property
     def _store(self) -> FakeStorage:
@@ -106,6 +122,7 @@ class FakeBlob:
         self.generation = stored.generation
         self.content_type = content_type
         self.size = len(payload)
+        self.time_created = stored.created
 
     def download_as_bytes(self) -> bytes:
         return self._store._get(self.bucket.name, self.name, self.generation).data
@@ -116,6 +133,7 @@ class FakeBlob:
         self.content_type = stored.content_type
         self.metadata = dict(stored.metadata) if stored.metadata else None
         self.size = len(stored.data)
+        self.time_created = stored.created
 
     def exists(self) -> bool:
         try:
@@ -124,8 +142,25 @@ class FakeBlob:
             return False
         return True
 
-    def delete(self) -> None:
-        self._store._delete(self.bucket.name, self.name, self.generation)
+    def delete(self, if_generation_match: int | None = None) -> None:
+        self._store._delete(self.bucket.name, self.name, self.generation, if_generation_match)
+
+    @property
+    def _properties(self) -> dict[str, Any]:
+        """The object resource, as the real blob keeps it after an upload (what an event holds)."""
+        props: dict[str, Any] = {"bucket": self.bucket.name, "name": self.name}
+        if self.generation is not None:
+            props.update(generation=self.generation, metageneration=1)
+        if self.size is not None:
+            props["size"] = self.size
+        if self.content_type:
+            props["contentType"] = self.content_type
+        if self.metadata:
+            props["metadata"] = dict(self.metadata)
+        if self.time_created is not None:
+            stamp = self.time_created.isoformat(timespec="milliseconds")
+            props["timeCreated"] = stamp.replace("+00:00", "Z")
+        return props
 
     def generate_signed_url(self, **kwargs: Any) -> str:
         real = self._store._real_blob(self.bucket.name, self.name)

@@ -1,6 +1,8 @@
-"""In-process tier of the process function: the real service (or the real function app) on the
-emulators of the session stack, with buckets of its own so the session's bridge never delivers
-these objects to the stack's own process function."""
+"""In-process tier of the process function: the real service (or the real function app) on two
+backends. `fake`: the named in-memory fakes of tests/fakes (fast tier). `emulator` (marker
+`stack`): the emulators of the session stack, with buckets of its own so the session's bridge
+never delivers these objects to the stack's own process function. Every test of the service
+runs on both; the contract test (tests/fakes/test_contract.py) keeps the fakes honest."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from gazokako.clients import Clients
 from gazokako.config import Config
 from gazokako.ids import api_job_of, new_job_id, results_prefix
 from gazokako.processing import ProcessService
+from tests.fakes import FakeClients, FakeFirestore, FakeStorage
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +53,10 @@ class World:
     """One config + clients + service, and the moves a test makes on them."""
 
     config: Config
-    clients: Clients
+    clients: Clients | FakeClients
     service: ProcessService
+    # Clients for another config on the same backend (and, for the fakes, the same state).
+    connect: Callable[[Config], Clients | FakeClients]
 
     @property
     def store(self) -> jobs.JobStore:
@@ -59,8 +64,8 @@ class World:
 
     def with_config(self, **changes: Any) -> World:
         config = replace(self.config, **changes)
-        clients = Clients(config)
-        return World(config, clients, ProcessService(clients))
+        clients = self.connect(config)
+        return World(config, clients, ProcessService(clients), self.connect)
 
     def new_api_job(self, ops: list[str], options: Mapping[str, Any] | None = None) -> str:
         """A job as the upload API makes it (docs/JOBS.md: status awaiting_upload)."""
@@ -137,23 +142,47 @@ def _field_filter(path: str, op: str, value: Any) -> Any:
     return FieldFilter(path, op, value)
 
 
-@pytest.fixture
-def make_world(
-    stack_handle: Stack, buckets: tuple[str, str], emulator_env: None
-) -> Callable[..., World]:
-    env = stack_handle.function_env()
+BACKENDS = ["fake", pytest.param("emulator", marks=pytest.mark.stack)]
 
-    def make(**changes: Any) -> World:
-        config = Config(
-            project=stack_handle.project,
-            uploads_bucket=buckets[0],
-            results_bucket=buckets[1],
-            storage_public_url=env["STORAGE_PUBLIC_URL"],
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which clients a world runs on; a module that needs the emulators overrides this."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_world(backend: str, request: pytest.FixtureRequest) -> Callable[..., World]:
+    if backend == "fake":
+        storage, firestore = FakeStorage(), FakeFirestore()
+
+        def connect(config: Config) -> Clients | FakeClients:
+            return FakeClients(config, storage, firestore)
+
+        base = Config(
+            project="fake-project",
+            uploads_bucket="proc-uploads",
+            results_bucket="proc-results",
             default_ops=("grayscale",),
         )
-        config = replace(config, **changes)
-        clients = Clients(config)
-        return World(config, clients, ProcessService(clients))
+    else:
+        # Looked up only here, so a fake world's test never starts the emulators.
+        stack: Stack = request.getfixturevalue("stack_handle")
+        uploads, results = request.getfixturevalue("buckets")
+        request.getfixturevalue("emulator_env")
+        connect = Clients
+        base = Config(
+            project=stack.project,
+            uploads_bucket=uploads,
+            results_bucket=results,
+            storage_public_url=stack.function_env()["STORAGE_PUBLIC_URL"],
+            default_ops=("grayscale",),
+        )
+
+    def make(**changes: Any) -> World:
+        config = replace(base, **changes)
+        clients = connect(config)
+        return World(config, clients, ProcessService(clients), connect)
 
     return make
 

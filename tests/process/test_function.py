@@ -18,6 +18,7 @@ from werkzeug.test import TestResponse
 import gazokako.clients
 from devstack.bridge import cloudevent_for
 from gazokako.processing import ProcessService
+from tests.fakes import FakeClients
 from tests.process.conftest import World
 from tests.process.test_service import FlakyStorage
 from tests.support.corpus import skimage_image
@@ -46,8 +47,10 @@ def function(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
     monkeypatch.setenv("UPLOADS_BUCKET", cfg.uploads_bucket)
     monkeypatch.setenv("RESULTS_BUCKET", cfg.results_bucket)
     monkeypatch.setenv("DEFAULT_OPS", "grayscale")
-    # The function builds its clients from this environment on its first event.
-    monkeypatch.setattr(gazokako.clients, "_clients", None)
+    # On the emulators the function builds its clients from this environment on its first
+    # event; on the fakes it finds the world's clients already made.
+    fake = isinstance(world.clients, FakeClients)
+    monkeypatch.setattr(gazokako.clients, "_clients", world.clients if fake else None)
     yield lambda: Function(world)
     sys.modules.pop("main", None)
 

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -43,11 +44,14 @@ def _logged(capsys: pytest.CaptureFixture[str], event: str, job_id: str) -> list
 
 
 def _deliver_until_settled(world: World, data: dict[str, Any], *, rounds: int = 20) -> int:
-    """Redeliver while the service asks for it (raises), as Eventarc would; returns the retries."""
+    """Redeliver while the service asks for it (raises), as Eventarc would, with its backoff
+    (the fakes answer at once, so without it every round could pass within another
+    delivery's processing); returns the retries."""
     for retry in range(rounds):
         try:
             world.deliver(data)
         except TransientError:
+            time.sleep(min(0.01 * 2**retry, 0.5))
             continue
         return retry
     raise AssertionError("the event was never settled")
