@@ -255,16 +255,18 @@ class Stack:
         )
         proc.wait_until(lambda: http_answers(self.url("storage") + "/storage/v1/b"))
         for bucket in (self.uploads_bucket, self.results_bucket):
-            resp = requests.post(
-                f"{self.url('storage')}/storage/v1/b",
-                params={"project": self.project},
-                json={"name": bucket},
-                timeout=10,
-            )
-            if resp.status_code not in (200, 409):
-                raise RuntimeError(
-                    f"could not create bucket {bucket}: {resp.status_code} {resp.text}"
-                )
+            self.create_bucket(bucket)
+
+    def create_bucket(self, name: str) -> None:
+        """A bucket in the storage emulator (one that exists already is fine)."""
+        resp = requests.post(
+            f"{self.url('storage')}/storage/v1/b",
+            params={"project": self.project},
+            json={"name": name},
+            timeout=10,
+        )
+        if resp.status_code not in (200, 409):
+            raise RuntimeError(f"could not create bucket {name}: {resp.status_code} {resp.text}")
 
     def _start_functions(self) -> None:
         ff = str(Path(sys.executable).parent / "functions-framework")

@@ -51,7 +51,6 @@ class SourceDoc(TypedDict, total=False):
     name: str
     content_type: str
     declared_bytes: int
-    # A drop's object generation: its name alone is not its own (a later drop may reuse it).
     generation: int
     bytes: int
     sha256: str
@@ -91,24 +90,22 @@ def api_job(
     expires_at: dt.datetime,
 ) -> JobDoc:
     """A job made by POST /uploads: waiting for the PUT to `source_object_name(job_id)`."""
-    return {
-        "id": job_id,
-        "status": AWAITING_UPLOAD,
-        "origin": "api",
-        "ops": list(ops),
-        "options": dict(options),
-        "filename": filename,
-        "source": {
-            "bucket": bucket,
-            "name": source_object_name(job_id),
-            "content_type": content_type,
-            "declared_bytes": declared_bytes,
-        },
-        "generation": 0,
-        "created_at": now,
-        "updated_at": now,
-        "expires_at": expires_at,
+    source: SourceDoc = {
+        "bucket": bucket,
+        "name": source_object_name(job_id),
+        "content_type": content_type,
+        "declared_bytes": declared_bytes,
     }
+    return _new_job(
+        job_id,
+        status=AWAITING_UPLOAD,
+        origin="api",
+        source=source,
+        ops=ops,
+        options=options,
+        filename=filename,
+        times=(now, expires_at),
+    )
 
 
 def drop_job(
@@ -124,21 +121,49 @@ def drop_job(
     now: dt.datetime,
     expires_at: dt.datetime,
 ) -> JobDoc:
-    """A job made for an object dropped straight into the uploads bucket, queued for its claim."""
+    """A job made for an object dropped straight into the uploads bucket, queued for its claim.
+    Its source names the object generation: the name alone is not the drop's (a later drop may
+    reuse it)."""
+    source: SourceDoc = {
+        "bucket": bucket,
+        "name": name,
+        "content_type": content_type,
+        "declared_bytes": declared_bytes,
+        "generation": generation,
+    }
+    return _new_job(
+        job_id,
+        status=QUEUED,
+        origin="drop",
+        source=source,
+        ops=ops,
+        options={},
+        filename=filename,
+        times=(now, expires_at),
+    )
+
+
+def _new_job(
+    job_id: str,
+    *,
+    status: str,
+    origin: str,
+    source: SourceDoc,
+    ops: Sequence[str],
+    options: Mapping[str, Any],
+    filename: str,
+    times: tuple[dt.datetime, dt.datetime],
+) -> JobDoc:
+    now, expires_at = times
+    # `generation` 0: no object generation claimed yet (see JobStore.claim).
     return {
         "id": job_id,
-        "status": QUEUED,
-        "origin": "drop",
+        "status": status,
+        "origin": origin,
         "ops": list(ops),
-        "options": {},
+        "options": dict(options),
         "filename": filename,
-        "source": {
-            "bucket": bucket,
-            "name": name,
-            "content_type": content_type,
-            "declared_bytes": declared_bytes,
-            "generation": generation,
-        },
+        "source": source,
         "generation": 0,
         "created_at": now,
         "updated_at": now,

@@ -311,7 +311,7 @@ class ProcessService:
                     "boxes": [f.to_dict() for f in result.faces],
                 },
                 "detector": split_detector(result.detector),
-                "timings_ms": {k: round(v * 1000, 1) for k, v in timings.items()},
+                "timings_ms": _milliseconds(timings),
                 "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
                 "error": firestore.DELETE_FIELD,
             },
@@ -352,7 +352,7 @@ class ProcessService:
                 **source,
                 # A failed job keeps no photo: the source goes right after this record.
                 **jobs.failed_fields(*error),
-                "timings_ms": {k: round(v * 1000, 1) for k, v in timings.items()},
+                "timings_ms": _milliseconds(timings),
             },
             token=claim.token,
         )
@@ -440,6 +440,11 @@ class ProcessService:
         # Only this generation: a newer upload under the same name has an event of its own.
         jobs.delete_generation(self.clients.storage.bucket(bucket), name, generation)
         log_event("process.original_deleted", generation=generation)
+
+
+def _milliseconds(timings: Mapping[str, float]) -> dict[str, float]:
+    """The job's `timings_ms`: each stage's seconds in milliseconds, to a tenth."""
+    return {k: round(v * 1000, 1) for k, v in timings.items()}
 
 
 def _declared_bytes(job: Mapping[str, Any]) -> int | None:

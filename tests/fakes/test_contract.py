@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import requests
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
@@ -40,13 +39,7 @@ def clients(
     env = stack.function_env()
     for key in ("STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST"):
         monkeypatch.setenv(key, env[key])
-    resp = requests.post(
-        f"{stack.url('storage')}/storage/v1/b",
-        params={"project": stack.project},
-        json={"name": bucket},
-        timeout=10,
-    )
-    assert resp.status_code == 200, resp.text
+    stack.create_bucket(bucket)
     config = Config(project=stack.project, uploads_bucket=bucket, results_bucket=bucket)
     yield Clients(config), bucket
 

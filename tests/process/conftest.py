@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-import requests
 from google.cloud import storage  # type: ignore[attr-defined]
 
 from devstack.bridge import storage_object_json
@@ -31,13 +30,7 @@ def buckets(stack_handle: Stack) -> tuple[str, str]:
     suffix = secrets.token_hex(4)
     names = (f"proc-uploads-{suffix}", f"proc-results-{suffix}")
     for name in names:
-        resp = requests.post(
-            f"{stack_handle.url('storage')}/storage/v1/b",
-            params={"project": stack_handle.project},
-            json={"name": name},
-            timeout=10,
-        )
-        assert resp.status_code == 200, resp.text
+        stack_handle.create_bucket(name)
     return names
 
 
