@@ -13,11 +13,15 @@ import secrets
 
 # 24 random bytes = 192 bits, well above the 128 the design asks for; URL-safe base64 -> 32 chars.
 _ID_BYTES = 24
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32}$")
+ID_CHARS = "A-Za-z0-9_-"
+ID_LENGTH = 32
+# api/openapi.yaml states the same pattern for {id} (tests/test_ids.py holds the two together).
+ID_PATTERN = f"^[{ID_CHARS}]{{{ID_LENGTH}}}$"
+_ID = re.compile(ID_PATTERN)
 # Any run of id characters at least an id long. A string that contains an id (bare, in a path,
 # URL-encoded as u%2F{id}%2Fsource, in an error message) contains such a run, whatever its
 # neighbours are; `redact` hides every one.
-_ID_RUN = re.compile(r"[A-Za-z0-9_-]{32,}")
+_ID_RUN = re.compile(f"[{ID_CHARS}]{{{ID_LENGTH},}}")
 # The label makes the digest specific to this use: the same id hashed elsewhere gives another value.
 _LOG_REF_LABEL = b"gazokako log reference v1\n"
 LOG_REF_CHARS = 16
@@ -27,7 +31,7 @@ REDACTED = "<redacted>"
 # PUT may write. Anything under it that no live API job names is removed (docs/JOBS.md).
 UPLOADS_FOLDER = "u/"
 RESULTS_FOLDER = "r/"
-_API_SOURCE = re.compile(r"^u/(?P<id>[A-Za-z0-9_-]{32})/source$")
+_API_SOURCE = re.compile(f"^{UPLOADS_FOLDER}(?P<id>[{ID_CHARS}]{{{ID_LENGTH}}})/source$")
 
 
 def new_job_id() -> str:
@@ -35,7 +39,7 @@ def new_job_id() -> str:
 
 
 def is_job_id(value: str) -> bool:
-    return bool(_ID_PATTERN.fullmatch(value))
+    return bool(_ID.fullmatch(value))
 
 
 def log_ref(job_id: str) -> str:
@@ -72,11 +76,13 @@ def uploads_prefix(job_id: str) -> str:
     return f"{UPLOADS_FOLDER}{job_id}/"
 
 
-def results_prefix(job_id: str) -> str:
-    return f"{RESULTS_FOLDER}{job_id}/"
+def results_prefix(job_id: str, generation: int | None = None) -> str:
+    """Every result of the job, or (with `generation`) those of one source generation."""
+    folder = f"{RESULTS_FOLDER}{job_id}/"
+    return folder if generation is None else f"{folder}{generation}."
 
 
 def result_object_name(job_id: str, generation: int, fmt: str) -> str:
     """Where the result of one source generation goes: the same name on every retry, so a
     repeated attempt overwrites instead of adding; a new generation gets a new name."""
-    return f"{results_prefix(job_id)}{generation}.{'jpg' if fmt == 'jpeg' else fmt}"
+    return f"{results_prefix(job_id, generation)}{'jpg' if fmt == 'jpeg' else fmt}"

@@ -430,7 +430,7 @@ class ProcessService:
 
     def _delete_results_of(self, job_id: str, generation: int | None) -> None:
         """Whatever a crashed attempt at this generation (or at any, if None) may have written."""
-        prefix = results_prefix(job_id) + ("" if generation is None else f"{generation}.")
+        prefix = results_prefix(job_id, generation)
         with transient_on("delete results"):
             for blob in self.clients.storage.list_blobs(self.config.results_bucket, prefix=prefix):
                 with contextlib.suppress(gexc.NotFound):

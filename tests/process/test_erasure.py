@@ -19,7 +19,7 @@ from google.api_core import exceptions as gexc
 
 from gazokako import jobs
 from gazokako.errors import NotFound, TransientError
-from gazokako.ids import new_job_id, result_object_name
+from gazokako.ids import new_job_id, result_object_name, source_object_name, uploads_prefix
 from gazokako.processing import ProcessService
 from gazokako.uploads import UploadService
 from tests.process.conftest import World
@@ -44,7 +44,9 @@ def _delete(world: World, job_id: str) -> None:
 
 def _assert_erased(world: World, job_id: str) -> None:
     """Nothing of the job is left but its tombstone."""
-    blobs = world.clients.storage.list_blobs(world.config.uploads_bucket, prefix=f"u/{job_id}/")
+    blobs = world.clients.storage.list_blobs(
+        world.config.uploads_bucket, prefix=uploads_prefix(job_id)
+    )
     assert [b.name for b in blobs] == []
     assert world.results(job_id) == []
     job = world.store.get(job_id)
@@ -104,31 +106,31 @@ def test_put_after_delete_is_deleted_generation_pinned_and_acked(world: World) -
     job_id = world.new_api_job(["grayscale"])
     _delete(world, job_id)
     # The signed URL is still valid; the emulator (unlike production) accepts the PUT.
-    data = world.put(f"u/{job_id}/source", _png(), declare=False)
+    data = world.put(source_object_name(job_id), _png(), declare=False)
     recorder = _recording(world)
     world.deliver(data)  # returns: acknowledged
     gen = int(data["generation"])
-    assert (f"u/{job_id}/source", gen, gen) in recorder.deletes
+    assert (source_object_name(job_id), gen, gen) in recorder.deletes
     _assert_erased(world, job_id)
 
 
 def test_source_of_a_job_that_never_existed_is_deleted(world: World) -> None:
     job_id = new_job_id()
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     recorder = _recording(world)
     world.deliver(data)
     gen = int(data["generation"])
-    assert (f"u/{job_id}/source", gen, gen) in recorder.deletes
+    assert (source_object_name(job_id), gen, gen) in recorder.deletes
     assert world.store.get(job_id) is None
-    assert _source(world, f"u/{job_id}/source") is None
+    assert _source(world, source_object_name(job_id)) is None
     assert world.results(job_id) == []
 
 
 def test_object_written_after_the_job_expired_is_deleted(world: World) -> None:
     job_id = world.new_api_job(["grayscale"])
     world.store.update(job_id, {"expires_at": jobs.utcnow() - dt.timedelta(seconds=1)})
-    world.deliver(world.put(f"u/{job_id}/source", _png()))
-    assert _source(world, f"u/{job_id}/source") is None
+    world.deliver(world.put(source_object_name(job_id), _png()))
+    assert _source(world, source_object_name(job_id)) is None
     assert world.results(job_id) == []
     assert world.job(job_id)["status"] == "awaiting_upload"  # its TTL removes it
 
@@ -146,7 +148,7 @@ def test_other_objects_in_the_api_folder_are_deleted_not_dropped(world: World, r
 # -- point 3: DELETE cannot be outrun ------------------------------------------------------------
 def test_delete_leaves_a_tombstone_without_names_and_get_is_404(world: World) -> None:
     job_id = world.new_api_job(["grayscale"])
-    world.deliver(world.put(f"u/{job_id}/source", _png()))
+    world.deliver(world.put(source_object_name(job_id), _png()))
     assert world.job(job_id)["status"] == "done"
     _delete(world, job_id)
     tomb = world.job(job_id)
@@ -163,7 +165,7 @@ def test_delete_between_result_write_and_finish_publishes_nothing(
 ) -> None:
     """DELETE lands after the processor wrote its result and before it finishes the record."""
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     real_upload = ProcessService._upload
 
     def upload_then_delete(self: ProcessService, name: str, payload: bytes, ctype: str) -> None:
@@ -180,7 +182,7 @@ def test_result_written_after_the_delete_sweep_is_removed(
 ) -> None:
     """DELETE (record and sweep) completes while the processor runs; its late result goes."""
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     real_download = ProcessService._download
 
     def download_then_delete(self: ProcessService, bucket: str, name: str, gen: int) -> bytes:
@@ -199,7 +201,7 @@ def test_processor_finishing_during_the_delete_sweep_publishes_nothing(
     """The processor read the source before DELETE began, and writes its result and finishes
     after DELETE listed the (still empty) results folder: that result must not outlive it."""
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     downloaded, listed = threading.Event(), threading.Event()
     real_upload = ProcessService._upload
 
@@ -235,7 +237,7 @@ def test_processor_finishing_during_the_delete_sweep_publishes_nothing(
 def test_redelivery_after_a_crash_and_delete_removes_the_crashed_write(world: World) -> None:
     """A processor wrote its result after DELETE's sweep and died; the redelivery cleans up."""
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     gen = int(data["generation"])
     assert world.store.claim(job_id, gen, lease_seconds=300).outcome is jobs.ClaimOutcome.CLAIMED
     _delete(world, job_id)
@@ -248,7 +250,7 @@ def test_redelivery_after_a_crash_and_delete_removes_the_crashed_write(world: Wo
 
 def test_claim_and_finish_after_delete_are_refused(world: World) -> None:
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     gen = int(data["generation"])
     claim = world.store.claim(job_id, gen, lease_seconds=300)
     _delete(world, job_id)
@@ -315,12 +317,12 @@ def test_declared_size_lie_fails_with_size_mismatch(world: World) -> None:
     photo = _png()
     job_id = world.new_api_job(["grayscale"])
     world.store.update(job_id, {"source.declared_bytes": len(photo) // 2})
-    data = world.put(f"u/{job_id}/source", photo, declare=False)
+    data = world.put(source_object_name(job_id), photo, declare=False)
     world.deliver(data)
     job = world.job(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "size_mismatch"
     assert "result" not in job and world.results(job_id) == []
-    assert _source(world, f"u/{job_id}/source") is None and job["source"]["deleted"] is True
+    assert _source(world, source_object_name(job_id)) is None and job["source"]["deleted"] is True
 
 
 def test_size_lie_is_caught_on_the_bytes_too(world: World) -> None:
@@ -328,7 +330,7 @@ def test_size_lie_is_caught_on_the_bytes_too(world: World) -> None:
     photo = _png()
     job_id = world.new_api_job(["grayscale"])
     world.store.update(job_id, {"source.declared_bytes": len(photo) - 1})
-    data = world.put(f"u/{job_id}/source", photo, declare=False)
+    data = world.put(source_object_name(job_id), photo, declare=False)
     world.deliver({**data, "size": str(len(photo) - 1)})
     job = world.job(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "size_mismatch"
@@ -338,14 +340,14 @@ def test_size_lie_is_caught_on_the_bytes_too(world: World) -> None:
 # -- point 5: a failed job keeps no source -------------------------------------------------------
 def test_failed_job_source_is_deleted_with_the_failure_record(world: World) -> None:
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", b"this is not an image at all", "image/jpeg")
+    data = world.put(source_object_name(job_id), b"this is not an image at all", "image/jpeg")
     recorder = _recording(world)
     world.deliver(data)
     job = world.job(job_id)
     assert job["status"] == "failed" and job["source"]["deleted"] is True
     gen = int(data["generation"])
-    assert (f"u/{job_id}/source", gen, gen) in recorder.deletes
-    assert _source(world, f"u/{job_id}/source") is None
+    assert (source_object_name(job_id), gen, gen) in recorder.deletes
+    assert _source(world, source_object_name(job_id)) is None
 
 
 def test_job_failed_for_too_many_attempts_keeps_no_source(
@@ -353,21 +355,21 @@ def test_job_failed_for_too_many_attempts_keeps_no_source(
 ) -> None:
     world = make_world(max_attempts=1)
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     gen = int(data["generation"])
     world.store.claim(job_id, gen, lease_seconds=300)
     world.store.update(job_id, {"lease_until": jobs.utcnow() - dt.timedelta(seconds=1)})
     world.deliver(data)
     job = world.job(job_id)
     assert job["error"]["code"] == "too_many_attempts" and job["source"]["deleted"] is True
-    assert _source(world, f"u/{job_id}/source") is None
+    assert _source(world, source_object_name(job_id)) is None
 
 
 def test_claim_keeps_a_job_alive_while_it_is_processed(world: World) -> None:
     job_id = world.new_api_job(["grayscale"])
     soon = jobs.utcnow() + dt.timedelta(minutes=1)
     world.store.update(job_id, {"expires_at": soon})
-    world.deliver(world.put(f"u/{job_id}/source", _png()))
+    world.deliver(world.put(source_object_name(job_id), _png()))
     job = world.job(job_id)
     assert job["status"] == "done"
     assert job["expires_at"] > jobs.utcnow() + dt.timedelta(days=world.config.job_ttl_days - 1)

@@ -17,6 +17,7 @@ from werkzeug.test import TestResponse
 
 import gazokako.clients
 from devstack.bridge import cloudevent_for
+from gazokako.ids import source_object_name
 from gazokako.processing import ProcessService
 from tests.fakes import FakeClients
 from tests.process.conftest import World
@@ -59,7 +60,7 @@ def test_finalized_event_is_processed_and_acked(
     world: World, function: Callable[[], Function]
 ) -> None:
     job_id = world.new_api_job(["grayscale"])
-    resp = function().send(world.put(f"u/{job_id}/source", skimage_image("coffee.png")))
+    resp = function().send(world.put(source_object_name(job_id), skimage_image("coffee.png")))
     assert 200 <= resp.status_code < 300, resp.text
     assert world.job(job_id)["status"] == "done"
 
@@ -68,7 +69,7 @@ def test_permanent_error_is_acked_with_a_failed_job(
     world: World, function: Callable[[], Function]
 ) -> None:
     job_id = world.new_api_job(["grayscale"])
-    resp = function().send(world.put(f"u/{job_id}/source", b"GIF89a not really", "image/gif"))
+    resp = function().send(world.put(source_object_name(job_id), b"GIF89a not really", "image/gif"))
     assert 200 <= resp.status_code < 300
     job = world.job(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "unsupported_format"
@@ -78,7 +79,7 @@ def test_transient_error_answers_500_so_the_event_comes_back(
     world: World, function: Callable[[], Function]
 ) -> None:
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", skimage_image("coffee.png"))
+    data = world.put(source_object_name(job_id), skimage_image("coffee.png"))
     fn = function()
     fn.module._service = ProcessService(world.clients)
     flaky = FlakyStorage(world.clients.storage, fail_download=1)
@@ -96,7 +97,7 @@ def test_other_event_types_and_buckets_are_acked_and_ignored(
 ) -> None:
     fn = function()
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", skimage_image("coffee.png"))
+    data = world.put(source_object_name(job_id), skimage_image("coffee.png"))
     deleted = fn.send(data, **{"ce-type": "google.cloud.storage.object.v1.deleted"})
     assert 200 <= deleted.status_code < 300
     assert world.job(job_id)["status"] == "awaiting_upload"

@@ -20,7 +20,7 @@ import imaging
 import imaging.pipeline
 from gazokako import jobs
 from gazokako.errors import TransientError
-from gazokako.ids import log_ref, new_job_id
+from gazokako.ids import log_ref, new_job_id, source_object_name
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
 
@@ -66,7 +66,7 @@ def _expire_lease(world: World, job_id: str) -> None:
 def test_api_job_done_records_source_result_timings(world: World) -> None:
     job_id = world.new_api_job(["grayscale"])
     photo = _png()
-    data = world.put(f"u/{job_id}/source", photo)
+    data = world.put(source_object_name(job_id), photo)
     world.deliver(data)
 
     job = world.job(job_id)
@@ -96,7 +96,7 @@ def test_api_job_done_records_source_result_timings(world: World) -> None:
 
 def test_face_job_records_faces_and_detector(world: World) -> None:
     job_id = world.new_api_job(["mosaic_faces"])
-    world.deliver(world.put(f"u/{job_id}/source", _png("astronaut.png")))
+    world.deliver(world.put(source_object_name(job_id), _png("astronaut.png")))
     job = world.job(job_id)
     assert job["status"] == "done"
     assert job["faces"]["count"] == len(job["faces"]["boxes"]) >= 1
@@ -112,7 +112,7 @@ def test_originals_deleted_after_success_when_configured(
 ) -> None:
     world = make_world(delete_originals=True)
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     world.deliver(data)
     job = world.job(job_id)
     assert job["status"] == "done" and job["source"]["deleted"] is True
@@ -125,7 +125,7 @@ def test_originals_deleted_after_success_when_configured(
 # -- exactly one outcome -----------------------------------------------------------------------
 def test_duplicate_event_does_nothing(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     world.deliver(data)
     first = world.job(job_id)
     world.deliver(data)
@@ -140,7 +140,7 @@ def test_simultaneous_deliveries_make_one_result_and_one_record(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png("chelsea.png"))
+    data = world.put(source_object_name(job_id), _png("chelsea.png"))
     n = 6
     gate = threading.Barrier(n)
     outcomes: list[str] = []
@@ -173,10 +173,10 @@ def test_simultaneous_deliveries_make_one_result_and_one_record(
 
 def test_newer_generation_is_processed_again_and_replaces_the_result(world: World) -> None:
     job_id = world.new_api_job(["grayscale"])
-    old = world.put(f"u/{job_id}/source", _png("coffee.png"))
+    old = world.put(source_object_name(job_id), _png("coffee.png"))
     world.deliver(old)
     first = world.job(job_id)
-    new = world.put(f"u/{job_id}/source", _png("chelsea.png"))
+    new = world.put(source_object_name(job_id), _png("chelsea.png"))
     assert int(new["generation"]) > int(old["generation"])
     world.deliver(new)
     job = world.job(job_id)
@@ -192,8 +192,8 @@ def test_newer_generation_is_processed_again_and_replaces_the_result(world: Worl
 
 def test_older_generation_arriving_after_newer_is_ignored(world: World) -> None:
     job_id = world.new_api_job(["grayscale"])
-    old = world.put(f"u/{job_id}/source", _png("coffee.png"))
-    new = world.put(f"u/{job_id}/source", _png("chelsea.png"))
+    old = world.put(source_object_name(job_id), _png("coffee.png"))
+    new = world.put(source_object_name(job_id), _png("chelsea.png"))
     world.deliver(new)
     done = world.job(job_id)
     world.deliver(old)
@@ -204,7 +204,7 @@ def test_older_generation_arriving_after_newer_is_ignored(world: World) -> None:
 # -- leases --------------------------------------------------------------------------------------
 def test_job_left_processing_by_a_crashed_instance_is_reclaimed(world: World) -> None:
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     gen = int(data["generation"])
     crashed = world.store.claim(job_id, gen, lease_seconds=300)
     assert crashed.outcome is jobs.ClaimOutcome.CLAIMED
@@ -226,7 +226,7 @@ def test_a_generation_that_never_finishes_fails_after_max_attempts(
 ) -> None:
     world = make_world(max_attempts=2)
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     gen = int(data["generation"])
     for _ in range(2):  # two instances died holding it
         assert world.store.claim(job_id, gen, lease_seconds=300).outcome.value == "claimed"
@@ -249,7 +249,7 @@ def test_a_generation_that_never_finishes_fails_after_max_attempts(
 )
 def test_permanent_errors_fail_the_job_and_ack(world: World, payload: bytes, code: str) -> None:
     job_id = world.new_api_job(["grayscale"])
-    world.deliver(world.put(f"u/{job_id}/source", payload, "image/jpeg"))  # returns: acked
+    world.deliver(world.put(source_object_name(job_id), payload, "image/jpeg"))  # returns: acked
     job = world.job(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == code
     assert job["error"]["message"]
@@ -260,7 +260,7 @@ def test_permanent_errors_fail_the_job_and_ack(world: World, payload: bytes, cod
 def test_over_the_pixel_limit_fails(make_world: Callable[..., World]) -> None:
     world = make_world(max_pixels=100_000)
     job_id = world.new_api_job(["grayscale"])
-    world.deliver(world.put(f"u/{job_id}/source", _png()))
+    world.deliver(world.put(source_object_name(job_id), _png()))
     job = world.job(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "too_many_pixels"
 
@@ -268,7 +268,7 @@ def test_over_the_pixel_limit_fails(make_world: Callable[..., World]) -> None:
 def test_over_the_byte_limit_fails_without_download(make_world: Callable[..., World]) -> None:
     world = make_world(max_upload_bytes=1000)
     job_id = world.new_api_job(["grayscale"])
-    world.deliver(world.put(f"u/{job_id}/source", _png()))
+    world.deliver(world.put(source_object_name(job_id), _png()))
     job = world.job(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "too_many_bytes"
     assert job["timings_ms"]["download"] == 0
@@ -276,7 +276,7 @@ def test_over_the_byte_limit_fails_without_download(make_world: Callable[..., Wo
 
 def test_source_without_a_job_is_acknowledged_and_leaves_nothing(world: World) -> None:
     job_id = new_job_id()
-    world.deliver(world.put(f"u/{job_id}/source", _png()))
+    world.deliver(world.put(source_object_name(job_id), _png()))
     assert world.store.get(job_id) is None
     assert world.results(job_id) == []
 
@@ -288,7 +288,7 @@ def test_face_operations_fail_closed(world: World, monkeypatch: pytest.MonkeyPat
     # Whatever the detector, the pipeline's one call into it fails as a missing model would.
     monkeypatch.setattr(imaging.pipeline, "detect_faces", unavailable)
     job_id = world.new_api_job(["grayscale", "mosaic_faces"])
-    world.deliver(world.put(f"u/{job_id}/source", _png("astronaut.png")))
+    world.deliver(world.put(source_object_name(job_id), _png("astronaut.png")))
     job = world.job(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "detection_unavailable"
     assert "result" not in job and world.results(job_id) == []
@@ -347,7 +347,7 @@ class _FlakyBlob:
 @pytest.mark.parametrize("where", ["download", "upload"])
 def test_transient_storage_error_raises_then_redelivery_succeeds(world: World, where: str) -> None:
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     flaky = FlakyStorage(world.clients.storage, **{f"fail_{where}": 1})
     world.clients.__dict__["storage"] = flaky  # the cached client, swapped for the wrapper
     with pytest.raises(TransientError):
@@ -366,7 +366,7 @@ def test_transient_storage_error_raises_then_redelivery_succeeds(world: World, w
 def test_transient_failures_are_not_counted_as_crashes(make_world: Callable[..., World]) -> None:
     world = make_world(max_attempts=1)
     job_id = world.new_api_job(["grayscale"])
-    data = world.put(f"u/{job_id}/source", _png())
+    data = world.put(source_object_name(job_id), _png())
     world.clients.__dict__["storage"] = FlakyStorage(world.clients.storage, fail_download=3)
     for _ in range(3):
         with pytest.raises(TransientError):

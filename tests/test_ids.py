@@ -1,0 +1,52 @@
+"""ids.py is the one home of the id pattern and of every object name built from an id."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gazokako.ids import (
+    ID_PATTERN,
+    api_job_of,
+    in_api_folder,
+    is_job_id,
+    new_job_id,
+    redact,
+    result_object_name,
+    results_prefix,
+    source_object_name,
+    uploads_prefix,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_contract_states_the_id_pattern_ids_checks() -> None:
+    openapi = (ROOT / "api" / "openapi.yaml").read_text()
+    assert f'pattern: "{ID_PATTERN}"' in openapi
+    ids = [new_job_id() for _ in range(50)]
+    assert all(re.fullmatch(ID_PATTERN, i) and is_job_id(i) for i in ids)
+    assert not is_job_id(ids[0][:-1]) and not is_job_id(ids[0] + "A")
+    assert not is_job_id(ids[0][:-1] + "/")
+
+
+def test_object_names_of_a_job() -> None:
+    job_id = new_job_id()
+    source = source_object_name(job_id)
+    assert source == f"u/{job_id}/source" and source.startswith(uploads_prefix(job_id))
+    assert api_job_of(source) == job_id and in_api_folder(source)
+    assert api_job_of(f"u/{job_id}/other") is None and in_api_folder(f"u/{job_id}/other")
+    assert api_job_of(f"inbox/{job_id}.png") is None and not in_api_folder("inbox/x.png")
+    result = result_object_name(job_id, 17, "jpeg")
+    assert result == f"r/{job_id}/17.jpg"
+    assert result.startswith(results_prefix(job_id, 17)) and result.startswith(
+        results_prefix(job_id)
+    )
+    # One generation's prefix does not take in another's (17 vs 170).
+    assert not result_object_name(job_id, 170, "png").startswith(results_prefix(job_id, 17))
+
+
+def test_redact_hides_an_id_wherever_it_is() -> None:
+    job_id = new_job_id()
+    for text in (job_id, source_object_name(job_id), f"u%2F{job_id}%2Fsource", f"no {job_id}!"):
+        assert job_id not in redact(text) and "<redacted>" in redact(text)
