@@ -34,7 +34,7 @@ from gazokako.ids import (
 )
 from gazokako.logs import log_event
 
-__all__ = ["FINALIZED", "ProcessService", "parse_ops_metadata", "result_object_name"]
+__all__ = ["FINALIZED", "ProcessService", "parse_ops_metadata"]
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 # Untrusted metadata is stored on the job before it is validated; keep it small.

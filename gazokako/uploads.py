@@ -29,7 +29,7 @@ from gazokako.ids import (
 )
 from gazokako.signing import UrlSigner
 
-__all__ = ["UploadService", "source_object_name", "validate_upload_request"]
+__all__ = ["UploadService", "validate_upload_request"]
 
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_FILENAME_CHARS = 255

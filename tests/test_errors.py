@@ -3,6 +3,9 @@ and the API's refusal table is derived from the classes, not written again."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from google.api_core import exceptions as gexc
 
@@ -71,3 +74,15 @@ def test_the_refusal_table_has_one_code_per_status_from_the_classes() -> None:
     ]
     assert {c.http_status: c.code for c in classes} == HTTP_ERROR_CODES
     assert len({c.http_status for c in classes}) == len(classes)
+
+
+def test_only_errors_py_maps_platform_errors_to_retries() -> None:
+    """Every other module goes through `transient_on`: none names RETRYABLE or catches the
+    client libraries' server errors itself."""
+    package = Path(errors.__file__).parent
+    for module in sorted(package.glob("*.py")):
+        if module.name == "errors.py":
+            continue
+        source = module.read_text()
+        assert "RETRYABLE" not in source, module.name
+        assert not re.search(r"except \(?gexc\.(ServerError|ServiceUnavailable)", source), module
