@@ -15,7 +15,8 @@ from imaging.detect import detect_faces
 
 from . import dataset, scoring
 
-#: Minimum recall per bucket (6 synthetic faces per bucket, 8 real ones, 22 in two 12 MP photos).
+#: Minimum recall per bucket (6 synthetic faces per bucket, 8 real ones, 22 in two 12 MP photos,
+#: 64 in four camera photos).
 RECALL_GATES: dict[str, float] = {
     "real_faces": 1.0,
     "size_24": 1.0,
@@ -33,6 +34,11 @@ RECALL_GATES: dict[str, float] = {
     # 21 of 22: the miss is a 3/4 profile looking down, 24 px tall at the photo's edge, which
     # neither CenterFace nor YuNet scores above 0.32 at any enlargement from 1x to 3x.
     "large_12mp": 0.95,
+    # Four camera photos, 64 faces of 24-40 px on tile borders and photo edges, turned, dark,
+    # blurred (dataset.CAMERA_PHOTOS). The shipped pyramid (1.5x finest level in 640 px
+    # tiles) found 53: the misses are 24-28 px faces at the photo's edge, six of them in the
+    # out-of-focus photo. This is where a cascade or a pre-filter would lose faces first.
+    "camera_12mp": 53 / 64,
 }
 #: Most false positives allowed: one on 31 face-free photos (a capacitor scored 0.52); three
 #: on the same photos enlarged 2x (coins 0.46, two spots on the circuit board 0.42-0.46).
@@ -45,6 +51,7 @@ def _samples() -> Iterator[dataset.Sample]:
     yield from dataset.face_free_2x_samples()
     yield from dataset.synthetic_samples()
     yield from dataset.large_samples()
+    yield from dataset.camera_samples()
 
 
 @pytest.fixture(scope="module")
