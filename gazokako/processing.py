@@ -259,6 +259,7 @@ class ProcessService:
                 "faces": {
                     "count": len(result.faces),
                     "boxes": [f.to_dict() for f in result.faces],
+                    "unverified": result.faces_unverified,
                 },
                 "detector": split_detector(result.detector),
                 "timings_ms": {k: round(v * 1000, 1) for k, v in timings.items()},

@@ -183,7 +183,11 @@ def run_centerface(tile: Image, threshold: float = 0.2, *, peaks: bool = False) 
     """CenterFace on one BGR tile (at most TILE x TILE px under cv2.dnn): a box for every
     heat cell above ``threshold``, or with ``peaks`` only for the cells that are the highest
     of their 3 x 3 neighbourhood (one box per spot, for proposals)."""
-    heat, scale, offset, _marks = _forward(tile)
+    return _boxes(_forward(tile), threshold, peaks=peaks)
+
+
+def _boxes(outputs: list[np.ndarray], threshold: float, *, peaks: bool = False) -> list[RawBox]:
+    heat, scale, offset, _marks = outputs
     hm = heat[0, 0]
     mask = hm > threshold
     if peaks:
@@ -338,18 +342,26 @@ def detect_faces(
     proposals: list[RawBox] = []
     unverified: list[RawBox] = []
     if method == "cascade" and scales[0] > 1.0:
-        proposals = propose(bgr)
+        proposals, level = propose(bgr)
         found, unverified = examine(bgr, proposals, scales[0], spend)
         raw.extend(found)
         scales = scales[1:]
+        if scales == [1.0] and max(w, h) <= TILE:
+            raw.extend(level)  # the coarse pass is the proposal pass: one tile at 1.0x
+            scales = []
     for scale in scales:
         raw.extend(detect_level(bgr, scale, runners))
+    # The cascade keeps the second look's own box: a half-face candidate beside a face then
+    # comes back as that face's box and merges with it in nms instead of standing beside it.
+    cascade = method == "cascade"
     kept: list[RawBox] = []
     for b in nms(raw):
         if b[4] >= CF_THRESHOLD:
             kept.append(b)
         elif spend.take():
-            kept.append(second_look(bgr, b))
+            seen = second_look(bgr, b, own_box=cascade)
+            if not cascade or seen[3] >= min_face / 2:
+                kept.append(seen)
         else:
             unverified.append(b)
     # A proposal that no crop confirmed (the fine level saw nothing there, or only its half
@@ -358,10 +370,20 @@ def detect_faces(
         if p[4] < PROPOSAL_SECOND_LOOK or any(_overlap(p, k) >= 0.5 for k in raw):
             continue
         if spend.take():
-            kept.append(second_look(bgr, p, own_box=True))
+            seen = second_look(bgr, p, own_box=True)
+            # The view's own box of a spot under half of min_face is texture or a face
+            # smaller than asked for (a circuit board's 8 px spot scored 0.45 here).
+            if seen[3] >= min_face / 2:
+                kept.append(seen)
         else:
             unverified.append(p)
     final = nms([b for b in kept if b[4] >= CF_THRESHOLD])
+    # A proposal that scored as a face at 1.0x and that the fine level confirmed competes
+    # with the fine box in nms: at 24-32 px the 1.0x box is sometimes the better fit (the
+    # fine level can return a narrow box that leaves an ear uncovered).
+    sure = [p for p in proposals if p[4] >= CF_THRESHOLD]
+    if sure:
+        final = nms(final + [p for p in sure if any(_overlap(p, k) >= 0.5 for k in final)])
     spare = [u for u in unverified if all(_overlap(u, k) < 0.5 for k in final)]
     faces = [to_facebox(b, w, h) for b in (*final, *spare)]
     return Detection(
@@ -382,21 +404,27 @@ def _spread(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(round(i * (length - size) / (n - 1)), size) for i in range(n)]
 
 
-def propose(bgr: Image) -> list[RawBox]:
+def propose(bgr: Image) -> tuple[list[RawBox], list[RawBox]]:
     """The proposal pass: the photo at 1.0x in big tiles, every heat peak of PROPOSAL_HEAT or
-    more whose box is at most PROPOSAL_MAX_BOX px (bigger faces are the coarse levels' job)."""
+    more whose box is at most PROPOSAL_MAX_BOX px (bigger faces are the coarse levels' job).
+    Also returns the pass's own boxes of SECOND_LOOK_FLOOR or more, which are the 1.0x level
+    when the photo fits one tile (a photo of at most COARSE_SIDE px: its coarse pass)."""
     h, w = bgr.shape[:2]
     side = PROPOSAL_TILE if _runtime() == "onnxruntime" else TILE
-    found: list[RawBox] = []
+    proposals: list[RawBox] = []
+    level: list[RawBox] = []
     for y0, th in _spread(h, side, PROPOSAL_OVERLAP):
         for x0, tw in _spread(w, side, PROPOSAL_OVERLAP):
-            tile = np.ascontiguousarray(bgr[y0 : y0 + th, x0 : x0 + tw])
-            found.extend(
+            out = _forward(np.ascontiguousarray(bgr[y0 : y0 + th, x0 : x0 + tw]))
+            proposals.extend(
                 (x0 + x, y0 + y, bw, bh, sc)
-                for x, y, bw, bh, sc in run_centerface(tile, PROPOSAL_HEAT, peaks=True)
+                for x, y, bw, bh, sc in _boxes(out, PROPOSAL_HEAT, peaks=True)
                 if bh <= PROPOSAL_MAX_BOX
             )
-    return nms(found)
+            level.extend(
+                (x0 + x, y0 + y, bw, bh, sc) for x, y, bw, bh, sc in _boxes(out, SECOND_LOOK_FLOOR)
+            )
+    return nms(proposals), level
 
 
 def _runtime() -> str:

@@ -63,6 +63,14 @@ def test_second_look_keeps_a_hard_face_and_drops_texture() -> None:
     rescued = detect_mod.second_look(face.image, (x - 2, y - 3, w + 4, h + 6, 0.33))
     assert rescued[4] >= detect_mod.CF_THRESHOLD
     assert rescued[:4] == (x - 2, y - 3, w + 4, h + 6)  # the box itself is not moved
+    # The cascade takes the view's own box instead: a candidate beside the face (a half-face
+    # at a crop's edge) comes back as the face's box, so nms merges the two.
+    beside = detect_mod.second_look(
+        face.image, (x + w / 4, y - 3, w + 4, h + 6, 0.33), own_box=True
+    )
+    assert beside[4] >= detect_mod.CF_THRESHOLD
+    assert abs(beside[0] + beside[2] / 2 - (x + w / 2)) < w / 4
+    assert detect_mod._overlap(beside, (x, y, w, h, 1.0)) >= 0.5
     board = dataset.load("board.jpg")
     spot = (497.0, 311.0, 10.0, 12.0, 0.31)
     assert detect_mod.second_look(board, spot) == spot
