@@ -263,6 +263,17 @@ def main() -> None:
             rows.append(
                 row(mp, name, r, floor=floor, base=results[base]["median"], dec=decoded_kib)
             )
+        if "mosaic_faces_pyramid" in results:
+            old, new = results["mosaic_faces_pyramid"], results["mosaic_faces"]
+            rows.append(
+                f"| {mp} MP | cascade speed-up over the pyramid, same run "
+                f"| {old['median'] / new['median']:.2f}x | | | | | | |"
+            )
+        if mp == 12:
+            rows.append(
+                "| 12 MP | mosaic_faces on a bf16 runtime | not measurable on this CPU "
+                f"({_bf16()}) | | | | | | |"
+            )
     header = [
         "# Imaging benchmark",
         "",
@@ -290,23 +301,49 @@ NOTES = """
 Notes:
 - grayscale decodes JPEG straight to gray and writes a one-channel JPEG: 0.6-0.9x the colour
   codec floor. A leading resize lets libjpeg decode at 1/2..1/8 scale (48 MP: 0.5x).
-- Face operations are dominated by detection (CenterFace by onnxruntime over a pyramid of
-  640 px tiles, plus a second look at borderline spots). With the default `min_face=24` the
-  finest level is the photo at 1.5x (130 tiles at 12 MP): 55-90x the codec floor. The 1.6x
-  target is not met, and no setting meets it: even `min_face=192`, one 640 px pass over the
-  whole photo, is 2.1x at 12 MP and finds 7 of the 10 faces. The original Haar way finds 4.
-  blur/mosaic/redact do the same detection: their spread at 12 MP (5.4-8.5 s) is this shared
-  machine's noise, not the operation.
+- Face operations are dominated by detection. `mosaic_faces` (and blur/redact) run the
+  cascade on onnxruntime in f32, which is the path every CPU takes, with or without BF16:
+  CenterFace at 1.0x over the photo in tiles of up to 1024 px (the proposal pass), the 1.5x
+  level only on 384 px crops around heat peaks, the coarse levels, a second look at
+  borderline spots (imaging/README.md). `mosaic_faces_pyramid` is the design before it (the
+  1.5x level over the whole photo in 640 px tiles), measured in the same run; the speed-up
+  row divides the two medians. No bf16 runtime is shipped: OpenVINO's bf16 needs
+  AVX512_BF16 or AMX, which this CPU lacks, and in f32 a lab run found it no faster than
+  onnxruntime.
+- Where the cascade's time goes at 12 MP (detect_faces alone, the same session): the
+  proposal pass, 20 tiles of 800 x 768 (12.3 MP through the net), about two thirds; the 0.5x
+  level (13 tiles of 640 px) about a quarter; crops and second looks the rest (6 crops and 4
+  second looks on this photo). The proposal pass is the floor of this design on 2 cores:
+  12x the codec floor would need the whole detection in about 1.1 s, less than the proposal
+  pass alone takes here.
+- Tried and not kept: an int8 copy of CenterFace as the proposer (onnxruntime static
+  quantization, QOperator and QDQ, per-tensor; the model's opset 9 refuses per-channel
+  weights): 1.2-1.4x faster per 800 x 768 tile on this AVX2 CPU without VNNI (0.23-0.28 s
+  against 0.32-0.34 s in one interleaved run; dynamic quantization was 3.6x slower), so
+  at most ~15% off the whole; calibration makes the copy depend on the CPU's float kernels,
+  so its SHA-256 could not be pinned at install time.
+- The texture pre-filter skips proposal tiles with nothing face-like (sky, fog, a plain
+  wall): none of the bench photo's tiles, one of 20 in the dark camera photo of the quality
+  set; it pays on real photos with sky, not here.
 - Memory: a call's own working set (every buffer of 128 KiB or more mapped and unmapped per
-  call during the memory calls, so freed heap cannot hide it). Steady state 2.0-2.1x the
-  decoded image at 12 and 48 MP for every operation, face ones included; 3.2x at 1 MP, where
-  detection's fixed ~9 MB of tile buffers weighs more than a 3 MB image. The first photo of a
-  size in a process also grows onnxruntime's arena and memory plan (~60 MB, kept and reused):
-  3.7x at 12 MP, 2.5x at 48 MP, 22x at 1 MP. The model itself (7 MB) is loaded at warm-up.
+  call during the memory calls, so freed heap cannot hide it). The first photo of a size in
+  a process also grows onnxruntime's arena and memory plan (kept and reused).
 - Faces: the photo's ten labelled faces; the 1 MP miss is the webcam 3/4 profile at 24 px,
   the one pose the detector cannot see at that size (imaging/README.md).
 - The machine is shared; times of one run vary by up to 1.5x, ratios within a run less.
 """
+
+
+def _bf16() -> str:
+    """Why there is no bf16 row: the project ships no bf16 runtime, and this CPU could not
+    run one natively anyway unless it has AVX512_BF16 or AMX."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        return "the CPU has BF16, but no bf16 runtime is installed"
+    return "no AVX512_BF16/AMX"
 
 
 def _cpu() -> str:

@@ -71,6 +71,11 @@ PROPOSAL_HEAT = 0.05
 PROPOSAL_MAX_BOX = 108
 PROPOSAL_SECOND_LOOK = 0.10
 CROP = 384
+#: Texture pre-filter of the proposal pass: a tile whose most contrasted face-sized window
+#: is below TEXTURE_FLOOR holds no face (the faces of the labelled set score 0.22 and up).
+PREFILTER = True
+TEXTURE_WINDOW = 24
+TEXTURE_FLOOR = 0.15
 ALIGN = 8
 
 RawBox = tuple[float, float, float, float, float]  # x, y, w, h, score (0..1)
@@ -351,32 +356,29 @@ def detect_faces(
             scales = []
     for scale in scales:
         raw.extend(detect_level(bgr, scale, runners))
-    # The cascade keeps the second look's own box: a half-face candidate beside a face then
-    # comes back as that face's box and merges with it in nms instead of standing beside it.
-    cascade = method == "cascade"
-    kept: list[RawBox] = []
-    for b in nms(raw):
-        if b[4] >= CF_THRESHOLD:
-            kept.append(b)
-        elif spend.take():
-            seen = second_look(bgr, b, own_box=cascade)
-            if not cascade or seen[3] >= min_face / 2:
-                kept.append(seen)
-        else:
-            unverified.append(b)
+    merged = nms(raw)
+    kept = [b for b in merged if b[4] >= CF_THRESHOLD]
+    doubtful = [b for b in merged if b[4] < CF_THRESHOLD]
     # A proposal that no crop confirmed (the fine level saw nothing there, or only its half
     # at the crop's edge) but that the proposal pass scored well gets the second look too.
-    for p in proposals:
-        if p[4] < PROPOSAL_SECOND_LOOK or any(_overlap(p, k) >= 0.5 for k in raw):
-            continue
-        if spend.take():
-            seen = second_look(bgr, p, own_box=True)
-            # The view's own box of a spot under half of min_face is texture or a face
-            # smaller than asked for (a circuit board's 8 px spot scored 0.45 here).
+    doubtful += [
+        p
+        for p in proposals
+        if p[4] >= PROPOSAL_SECOND_LOOK and all(_overlap(p, k) < 0.5 for k in raw)
+    ]
+    for b in doubtful:
+        if not spend.take():
+            unverified.append(b)
+        elif method == "pyramid":
+            kept.append(second_look(bgr, b))
+        else:
+            # The cascade keeps the view's own box: a half-face candidate beside a face comes
+            # back as that face's box and merges with it in nms instead of standing beside
+            # it. A view box under half of min_face is texture or a face smaller than asked
+            # for (a circuit board's 8 px spot scored 0.45 here).
+            seen = second_look(bgr, b, own_box=True)
             if seen[3] >= min_face / 2:
                 kept.append(seen)
-        else:
-            unverified.append(p)
     final = nms([b for b in kept if b[4] >= CF_THRESHOLD])
     # A proposal that scored as a face at 1.0x and that the fine level confirmed competes
     # with the fine box in nms: at 24-32 px the 1.0x box is sometimes the better fit (the
@@ -410,12 +412,14 @@ def propose(bgr: Image) -> tuple[list[RawBox], list[RawBox]]:
     Also returns the pass's own boxes of SECOND_LOOK_FLOOR or more, which are the 1.0x level
     when the photo fits one tile (a photo of at most COARSE_SIDE px: its coarse pass)."""
     h, w = bgr.shape[:2]
-    side = PROPOSAL_TILE if _runtime() == "onnxruntime" else TILE
     proposals: list[RawBox] = []
     level: list[RawBox] = []
-    for y0, th in _spread(h, side, PROPOSAL_OVERLAP):
-        for x0, tw in _spread(w, side, PROPOSAL_OVERLAP):
-            out = _forward(np.ascontiguousarray(bgr[y0 : y0 + th, x0 : x0 + tw]))
+    for y0, th in _spread(h, PROPOSAL_TILE, PROPOSAL_OVERLAP):
+        for x0, tw in _spread(w, PROPOSAL_TILE, PROPOSAL_OVERLAP):
+            tile = np.ascontiguousarray(bgr[y0 : y0 + th, x0 : x0 + tw])
+            if PREFILTER and texture(tile) < TEXTURE_FLOOR:
+                continue
+            out = _forward(tile)
             proposals.extend(
                 (x0 + x, y0 + y, bw, bh, sc)
                 for x, y, bw, bh, sc in _boxes(out, PROPOSAL_HEAT, peaks=True)
@@ -427,10 +431,15 @@ def propose(bgr: Image) -> tuple[list[RawBox], list[RawBox]]:
     return nms(proposals), level
 
 
-def _runtime() -> str:
-    with _shared.lock:
-        _centerface_net()
-        return _shared.runtime
+def texture(tile: Image) -> float:
+    """The highest contrast of any face-sized window of the tile: std / (mean + 16) of the
+    gray pixels over TEXTURE_WINDOW px squares. A face, even in the dark, blurred or turned,
+    has eyes, brows and a mouth; a tile of sky, fog or a plain wall has nothing that high."""
+    gray = cv2.cvtColor(tile, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    k = (TEXTURE_WINDOW, TEXTURE_WINDOW)
+    mean = cv2.boxFilter(gray, -1, k)
+    var = np.maximum(cv2.boxFilter(gray * gray, -1, k) - mean * mean, 0.0)
+    return float((np.sqrt(var) / (mean + 16.0)).max())
 
 
 def examine(

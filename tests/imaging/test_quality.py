@@ -35,10 +35,11 @@ RECALL_GATES: dict[str, float] = {
     # neither CenterFace nor YuNet scores above 0.32 at any enlargement from 1x to 3x.
     "large_12mp": 0.95,
     # Four camera photos, 64 faces of 24-40 px on tile borders and photo edges, turned, dark,
-    # blurred (dataset.CAMERA_PHOTOS). The shipped pyramid (1.5x finest level in 640 px
-    # tiles) found 53: the misses are 24-28 px faces at the photo's edge, six of them in the
-    # out-of-focus photo. This is where a cascade or a pre-filter would lose faces first.
-    "camera_12mp": 53 / 64,
+    # blurred (dataset.CAMERA_PHOTOS): where a cascade or a pre-filter would lose faces
+    # first. The pyramid before the cascade (1.5x level over the whole photo) found 53; the
+    # cascade finds 56 (4 more at the photo's edges, 1 dark 37 px face fewer). The misses
+    # are mostly 24-28 px faces cut by the photo's edge and in the out-of-focus photo.
+    "camera_12mp": 56 / 64,
 }
 #: Most false positives allowed: one on 31 face-free photos (a capacitor scored 0.52); three
 #: on the same photos enlarged 2x (coins 0.46, two spots on the circuit board 0.42-0.46).

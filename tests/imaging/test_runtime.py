@@ -74,3 +74,29 @@ def test_second_look_keeps_a_hard_face_and_drops_texture() -> None:
     board = dataset.load("board.jpg")
     spot = (497.0, 311.0, 10.0, 12.0, 0.31)
     assert detect_mod.second_look(board, spot) == spot
+
+
+def test_the_fallback_runtime_finds_the_same_faces(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The whole cascade (proposal tiles, crops, coarse levels, second looks) under cv2.dnn
+    # gives the boxes onnxruntime gives, on a photo big enough for several proposal tiles.
+    img, truth = dataset.compose_photo(
+        "home.jpg", (1600, 1100), ((96, -20), (48, 0), (32, 15), (28, 0), (24, 0)), seed=5
+    )
+    first = detect_mod.detect_faces(img).faces
+    assert detect_mod._shared.runtime == "onnxruntime"
+
+    def unavailable(model: bytes) -> detect_mod.Forward:
+        raise ImportError("no onnxruntime")
+
+    monkeypatch.setattr(detect_mod, "_onnxruntime_forward", unavailable)
+    monkeypatch.setattr(detect_mod._shared, "net", None)
+    monkeypatch.setattr(detect_mod._shared, "runtime", "")
+    second = detect_mod.detect_faces(img).faces
+    assert detect_mod._shared.runtime == "cv2.dnn"
+    assert len(first) == len(second) >= len(truth) - 1
+    for a, b in zip(
+        sorted(first, key=lambda f: (f.x, f.y)),
+        sorted(second, key=lambda f: (f.x, f.y)),
+        strict=True,
+    ):
+        assert max(abs(a.x - b.x), abs(a.y - b.y), abs(a.w - b.w), abs(a.h - b.h)) <= 2
