@@ -300,8 +300,8 @@ def main() -> None:
             speedup = both["pyramid"] / both["cascade"]
             rows.append(
                 f"| {mp} MP | cascade speed-up over the pyramid, interleaved | {speedup:.2f}x "
-                f"| cascade {both['cascade'] * 1000:.0f} ms | pyramid {both['pyramid'] * 1000:.0f} ms "
-                "| | | | |"
+                f"| cascade {both['cascade'] * 1000:.0f} ms "
+                f"| pyramid {both['pyramid'] * 1000:.0f} ms | | | | |"
             )
         if mp == 12:
             rows.append(
