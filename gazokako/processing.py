@@ -309,6 +309,7 @@ class ProcessService:
                 "faces": {
                     "count": len(result.faces),
                     "boxes": [f.to_dict() for f in result.faces],
+                    "unverified": result.faces_unverified,
                 },
                 "detector": split_detector(result.detector),
                 "timings_ms": _milliseconds(timings),

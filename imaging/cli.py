@@ -155,6 +155,7 @@ def _faces_lines(paths: Iterable[Path], min_face: int, stdout: TextIO, stderr: T
             "width": w,
             "height": h,
             "faces": [f.to_dict() for f in found.faces],
+            "unverified": found.unverified,
             "detector": found.detector,
         }
         stdout.write(json.dumps(record) + "\n")

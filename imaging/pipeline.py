@@ -46,11 +46,13 @@ def process_image(
 
     ctx = OpContext(options=options, alpha=decoded.alpha, scale=img.shape[1] / source_w)
     detector: str | None = None
+    unverified = 0
     if wants_faces:
         t1 = time.perf_counter()
         found = detect_faces(img, min_face=options.min_face)
         ctx.faces = found.faces
         detector = found.detector
+        unverified = found.unverified
         timings["detect"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -73,5 +75,6 @@ def process_image(
         source_height=source_h,
         faces=ctx.faces,
         detector=detector,
+        faces_unverified=unverified,
         timings=timings,
     )

@@ -132,4 +132,7 @@ class ProcessResult:
     source_height: int
     faces: tuple[FaceBox, ...] = ()
     detector: str | None = None
+    #: How many of ``faces`` are candidates redacted without being examined because the
+    #: detection budget per image ran out (fail closed); 0 when detection finished.
+    faces_unverified: int = 0
     timings: Mapping[str, float] = field(default_factory=dict)

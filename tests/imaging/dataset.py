@@ -241,3 +241,90 @@ def large_samples() -> Iterator[Sample]:
     for k, bg in enumerate(("building.jpg", "home.jpg")):
         img, boxes = compose_photo(bg, (4000, 3000), LARGE_FACES, seed=100 + k)
         yield Sample("large_12mp", f"large_12mp/{k}@{bg}", img, boxes)
+
+
+#: Camera-sized photos where a cascade or a pre-filter would fail first: many small faces
+#: (24-40 px) straddling the borders of the 1.5x level's 640 px tiles (every 320 px of the
+#: photo, 427 px wide) and of 1024 px tiles at 1.0x, and at the photo's four edges, turned,
+#: in the dark or out of focus, on real scenes. One (size, angle) list per photo; the
+#: photo's treatment is in CAMERA_PHOTOS.
+CAMERA_FACES: tuple[tuple[int, float], ...] = (
+    (40, 0), (36, 25), (32, -20), (28, 0), (24, 15), (24, -30), (26, 0), (30, 35),
+    (34, -10), (38, 20), (24, 0), (28, -25), (32, 10), (40, -35), (26, 30), (36, 0),
+)  # fmt: skip
+#: (background, treatment): plain, dark (a dim room), blurred (focus on the background),
+#: and a bright scene at camera JPEG quality.
+CAMERA_PHOTOS: tuple[tuple[str, str], ...] = (
+    ("building.jpg", "plain"),
+    ("home.jpg", "dark"),
+    ("leuvenA.jpg", "blur"),
+    ("aloeL.jpg", "jpeg"),
+)
+
+
+def _camera_centres(
+    rng: np.random.Generator, size: tuple[int, int], faces: tuple[tuple[int, float], ...]
+) -> list[tuple[float, float]]:
+    """Face centres on tile borders and photo edges, heads not overlapping: every other
+    face sits on a border line of one tiling (x or y), the rest hug an edge of the photo."""
+    w, h = size
+    borders_x = [k * 320.0 for k in range(1, w // 320)] + [k * 928.0 for k in range(1, w // 928)]
+    borders_y = [k * 320.0 for k in range(1, h // 320)] + [k * 928.0 for k in range(1, h // 928)]
+    placed: list[tuple[float, float, float]] = []
+    centres: list[tuple[float, float]] = []
+    for k, (face_h, _angle) in enumerate(faces):
+        radius = 1.3 * face_h
+        inset = 0.75 * face_h  # the inner face stays in the photo, the hair may not
+        for _ in range(2000):
+            mode = k % 4
+            if mode == 0:
+                cx = float(rng.choice(borders_x)) + rng.uniform(-0.3, 0.3) * face_h
+                cy = rng.uniform(radius, h - radius)
+            elif mode == 1:
+                cx = rng.uniform(radius, w - radius)
+                cy = float(rng.choice(borders_y)) + rng.uniform(-0.3, 0.3) * face_h
+            elif mode == 2:
+                cx = inset if rng.random() < 0.5 else w - inset
+                cy = rng.uniform(radius, h - radius)
+            else:
+                cx = rng.uniform(radius, w - radius)
+                cy = inset if rng.random() < 0.5 else h - inset
+            if all(math.hypot(cx - px, cy - py) > radius + pr for px, py, pr in placed):
+                break
+        else:
+            raise ValueError(f"no room for a {face_h} px face in {size}")
+        placed.append((cx, cy, radius))
+        centres.append((cx, cy))
+    return centres
+
+
+def camera_samples() -> Iterator[Sample]:
+    w, h = 4000, 3000
+    for k, (bg, treatment) in enumerate(CAMERA_PHOTOS):
+        rng = np.random.default_rng(300 + k)
+        canvas = cv2.resize(load(bg), (w, h), interpolation=cv2.INTER_CUBIC)
+        grain = rng.normal(0, 4.0, canvas.shape).astype(np.float32)
+        canvas = np.clip(canvas.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+        boxes = []
+        for j, ((face_h, angle), centre) in enumerate(
+            zip(CAMERA_FACES, _camera_centres(rng, (w, h), CAMERA_FACES), strict=True)
+        ):
+            src = SOURCES[(j + k) % len(SOURCES)]
+            box = REAL_FACES[src][0]
+            gx, gy, gw, gh = _paste(
+                canvas, load(src), box, face_h=face_h, angle=angle, centre=centre
+            )
+            x0, y0 = max(0, gx), max(0, gy)
+            boxes.append((x0, y0, min(w, gx + gw) - x0, min(h, gy + gh) - y0))
+        img = canvas
+        if treatment == "dark":
+            noise = rng.normal(0, 2.0, img.shape)
+            img = np.clip(img.astype(np.float32) * 0.25 + noise, 0, 255).astype(np.uint8)
+        elif treatment == "blur":
+            img = cv2.GaussianBlur(img, (0, 0), sigmaX=1.4)
+        elif treatment == "jpeg":
+            img = cv2.convertScaleAbs(img, alpha=1.15, beta=20)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        assert ok
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        yield Sample("camera_12mp", f"camera_12mp/{k}:{treatment}@{bg}", img, tuple(boxes))

@@ -83,6 +83,7 @@ def test_faces_json_lines_in_upright_coordinates(tmp_path: Path) -> None:
     assert abs(face["x"] - truth[0]) < 20
     assert abs(face["y"] - truth[1]) < 25
     assert records[1]["faces"] == []
+    assert first["unverified"] == 0  # detection finished within its budget
 
 
 def test_module_entry_point_runs(tmp_path: Path) -> None:

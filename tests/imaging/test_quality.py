@@ -19,7 +19,8 @@ from . import dataset, scoring
 # `make check` does not.
 pytestmark = pytest.mark.slow
 
-#: Minimum recall per bucket (6 synthetic faces per bucket, 8 real ones, 22 in two 12 MP photos).
+#: Minimum recall per bucket (6 synthetic faces per bucket, 8 real ones, 22 in two 12 MP photos,
+#: 64 in four camera photos).
 RECALL_GATES: dict[str, float] = {
     "real_faces": 1.0,
     "size_24": 1.0,
@@ -37,6 +38,12 @@ RECALL_GATES: dict[str, float] = {
     # 21 of 22: the miss is a 3/4 profile looking down, 24 px tall at the photo's edge, which
     # neither CenterFace nor YuNet scores above 0.32 at any enlargement from 1x to 3x.
     "large_12mp": 0.95,
+    # Four camera photos, 64 faces of 24-40 px on tile borders and photo edges, turned, dark,
+    # blurred (dataset.CAMERA_PHOTOS): where a cascade or a pre-filter would lose faces
+    # first. The pyramid before the cascade (1.5x level over the whole photo) found 53; the
+    # cascade finds 56 (4 more at the photo's edges, 1 dark 37 px face fewer). The misses
+    # are mostly 24-28 px faces cut by the photo's edge and in the out-of-focus photo.
+    "camera_12mp": 56 / 64,
 }
 #: Most false positives allowed: one on 31 face-free photos (a capacitor scored 0.52); three
 #: on the same photos enlarged 2x (coins 0.46, two spots on the circuit board 0.42-0.46).
@@ -49,6 +56,7 @@ def _samples() -> Iterator[dataset.Sample]:
     yield from dataset.face_free_2x_samples()
     yield from dataset.synthetic_samples()
     yield from dataset.large_samples()
+    yield from dataset.camera_samples()
 
 
 @pytest.fixture(scope="module")

@@ -63,6 +63,46 @@ def test_second_look_keeps_a_hard_face_and_drops_texture() -> None:
     rescued = detect_mod.second_look(face.image, (x - 2, y - 3, w + 4, h + 6, 0.33))
     assert rescued[4] >= detect_mod.CF_THRESHOLD
     assert rescued[:4] == (x - 2, y - 3, w + 4, h + 6)  # the box itself is not moved
+    # The cascade takes the view's own box instead: a candidate beside the face (a half-face
+    # at a crop's edge) comes back as the face's box, so nms merges the two.
+    beside = detect_mod.second_look(
+        face.image, (x + w / 4, y - 3, w + 4, h + 6, 0.33), own_box=True
+    )
+    assert beside[4] >= detect_mod.CF_THRESHOLD
+    assert abs(beside[0] + beside[2] / 2 - (x + w / 2)) < w / 4
+    assert detect_mod._overlap(beside, (x, y, w, h, 1.0)) >= 0.5
     board = dataset.load("board.jpg")
     spot = (497.0, 311.0, 10.0, 12.0, 0.31)
     assert detect_mod.second_look(board, spot) == spot
+
+
+def test_the_fallback_runtime_finds_the_same_faces(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The whole cascade (proposal tiles, crops, coarse levels, second looks) under cv2.dnn
+    # gives the boxes onnxruntime gives, on a photo big enough for several proposal tiles.
+    img, truth = dataset.compose_photo(
+        "home.jpg", (1600, 1100), ((96, -20), (48, 0), (32, 15), (28, 0), (24, 0)), seed=5
+    )
+    first = detect_mod.detect_faces(img).faces
+    assert detect_mod._shared.runtime == "onnxruntime"
+
+    def unavailable(model: bytes) -> detect_mod.Forward:
+        raise ImportError("no onnxruntime")
+
+    monkeypatch.setattr(detect_mod, "_onnxruntime_forward", unavailable)
+    monkeypatch.setattr(detect_mod._shared, "net", None)
+    monkeypatch.setattr(detect_mod._shared, "runtime", "")
+    second = detect_mod.detect_faces(img).faces
+    assert detect_mod._shared.runtime == "cv2.dnn"
+    assert len(first) == len(second) >= len(truth) - 1
+    # Same faces, boxes within a few pixels: the runtimes pad a tile differently (a multiple
+    # of 32 against one fixed shape), which moves a borderline box by a cell.
+    pairs = zip(
+        sorted(first, key=lambda f: (f.x, f.y)),
+        sorted(second, key=lambda f: (f.x, f.y)),
+        strict=True,
+    )
+    for a, b in pairs:
+        ra = (a.x, a.y, a.w, a.h, a.score)
+        rb = (b.x, b.y, b.w, b.h, b.score)
+        assert detect_mod._overlap(ra, rb) >= 0.8, (a, b)
+        assert max(abs(a.x - b.x), abs(a.y - b.y), abs(a.w - b.w), abs(a.h - b.h)) <= 4, (a, b)

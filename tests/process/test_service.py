@@ -17,6 +17,7 @@ import pytest
 from google.api_core import exceptions as gexc
 
 import imaging
+import imaging.detect
 import imaging.pipeline
 from gazokako import jobs
 from gazokako.errors import TransientError
@@ -84,7 +85,7 @@ def test_api_job_done_records_source_result_timings(world: World) -> None:
     assert (res["width"], res["height"], res["format"]) == (600, 400, "jpeg")
     blobs = world.results(job_id)
     assert [b.name for b in blobs] == [res["name"]] and blobs[0].size == res["bytes"]
-    assert job["faces"] == {"count": 0, "boxes": []} and job["detector"] is None
+    assert job["faces"] == {"count": 0, "boxes": [], "unverified": 0} and job["detector"] is None
     assert set(job["timings_ms"]) == TIMINGS
     assert job["timings_ms"]["total"] >= job["timings_ms"]["decode"] > 0
     assert job["expires_at"] > jobs.utcnow() + dt.timedelta(days=world.config.job_ttl_days - 1)
@@ -101,6 +102,7 @@ def test_face_job_records_faces_and_detector(world: World) -> None:
     assert job["status"] == "done"
     assert job["faces"]["count"] == len(job["faces"]["boxes"]) >= 1
     assert set(job["faces"]["boxes"][0]) == {"x", "y", "w", "h", "score"}
+    assert job["faces"]["unverified"] == 0
     # "name@version" from imaging, split into the two fields of the record.
     assert job["detector"]["name"] and job["detector"]["version"]
     assert "@" not in job["detector"]["name"]
@@ -292,6 +294,22 @@ def test_face_operations_fail_closed(world: World, monkeypatch: pytest.MonkeyPat
     job = world.job(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "detection_unavailable"
     assert "result" not in job and world.results(job_id) == []
+
+
+def test_budget_exhausted_faces_are_recorded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A crowd or a wallpaper of faces runs detection out of its budget per image: what was
+    # not examined is redacted anyway (tests/imaging/test_budget.py), and the job record says
+    # how many of its boxes those are.
+    def out_of_budget(img: Any, **_kwargs: Any) -> Any:
+        box = imaging.FaceBox(x=10, y=10, w=30, h=40, score=0.07)
+        return imaging.detect.Detection(faces=(box,), detector="d@1", unverified=1)
+
+    monkeypatch.setattr(imaging.pipeline, "detect_faces", out_of_budget)
+    job_id = world.new_api_job(["mosaic_faces"])
+    world.deliver(world.put(f"u/{job_id}/source", _png("astronaut.png")))
+    job = world.job(job_id)
+    assert job["status"] == "done"
+    assert job["faces"]["count"] == 1 and job["faces"]["unverified"] == 1
 
 
 # -- transient errors: raise, release, redelivery succeeds ------------------------------------
