@@ -73,6 +73,8 @@ def test_an_exhausted_budget_redacts_what_is_left(
     assert len(calls) <= fixed + 6 * min(budget.spots, 8)
 
 
+# A 160-face wallpaper examined in full: seconds of CPU, so it runs in `make test` only.
+@pytest.mark.slow
 def test_the_default_budget_examines_a_wallpaper_in_full() -> None:
     wall = _wallpaper()
     found = detect_mod.detect_faces(wall[0], min_face=24)

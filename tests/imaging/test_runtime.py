@@ -76,6 +76,8 @@ def test_second_look_keeps_a_hard_face_and_drops_texture() -> None:
     assert detect_mod.second_look(board, spot) == spot
 
 
+# A whole cascade through cv2.dnn: seconds of CPU, so `make test` runs it and `make check` does not.
+@pytest.mark.slow
 def test_the_fallback_runtime_finds_the_same_faces(monkeypatch: pytest.MonkeyPatch) -> None:
     # The whole cascade (proposal tiles, crops, coarse levels, second looks) under cv2.dnn
     # gives the boxes onnxruntime gives, on a photo big enough for several proposal tiles.
