@@ -1,6 +1,10 @@
 // The page's DOM: what is on screen, kept as keys so a language switch can re-render it, and the
 // before/after comparison. It decides nothing about the job; web/flow.js calls it.
+import { EXTENSION_BY_TYPE } from "./flow.js";
 import { LANGS, formatSize, preferredLanguage, translate } from "./i18n.js";
+
+// Types most browsers cannot draw (Safari draws HEIC; Chromium and Firefox do not).
+const PREVIEWLESS_TYPES = ["image/heic", "image/heif"];
 
 const LANG_KEY = "gazokako.lang";
 
@@ -15,6 +19,8 @@ export function createView(document) {
     previewInfo: $("preview-info"),
     previewDims: $("preview-dims"),
     previewBroken: $("preview-broken"),
+    previewUnavailable: $("preview-unavailable"),
+    previewEmpty: $("preview-empty"),
     start: $("start-button"),
     message: $("message"),
     messageText: $("message-text"),
@@ -42,6 +48,7 @@ export function createView(document) {
   const shown = {
     lang: "en",
     file: null,
+    fileType: "",
     previewUrl: null,
     job: null, // the finished job on screen
     status: null, // {key, params}
@@ -87,6 +94,9 @@ export function createView(document) {
   }
 
   function renderDynamic() {
+    el.previewUnavailable.textContent = t("preview.unavailable", {
+      type: (EXTENSION_BY_TYPE[shown.fileType] || "").toUpperCase(),
+    });
     if (shown.file) {
       el.previewInfo.textContent = t("preview.info", { name: shown.file.name, size: size(shown.file.size) });
       const img = el.previewImg;
@@ -178,6 +188,10 @@ export function createView(document) {
     el.dropZone.classList.toggle("disabled", busy);
   }
 
+  function selectedFormat() {
+    return el.form.querySelector('input[name="format"]:checked')?.value || "auto";
+  }
+
   function selectedOps() {
     const ops = [];
     if ($("op-grayscale").checked) ops.push("grayscale");
@@ -188,10 +202,13 @@ export function createView(document) {
 
   /* ---------- the chosen photo ---------- */
 
-  function showPreview(file) {
+  function showPreview(file, type = "") {
     shown.file = file;
+    shown.fileType = type;
     shown.previewUrl = URL.createObjectURL(file);
     el.previewBroken.hidden = true;
+    el.previewUnavailable.hidden = true;
+    el.previewEmpty.hidden = true;
     el.previewImg.hidden = false;
     el.previewImg.src = shown.previewUrl;
     el.preview.hidden = false;
@@ -201,6 +218,7 @@ export function createView(document) {
 
   function clearPreview() {
     if (shown.previewUrl) URL.revokeObjectURL(shown.previewUrl);
+    shown.noPreview = false;
     shown.file = null;
     shown.previewUrl = null;
     el.previewImg.removeAttribute("src");
@@ -213,7 +231,11 @@ export function createView(document) {
     // The browser cannot decode it; the server has the final word, so the upload stays possible.
     if (!shown.file) return;
     el.previewImg.hidden = true;
-    el.previewBroken.hidden = false;
+    // HEIC (outside Safari) is a format the browser cannot draw, not a broken file: say so.
+    const phoneFormat = PREVIEWLESS_TYPES.includes(shown.fileType);
+    el.previewUnavailable.hidden = !phoneFormat;
+    el.previewBroken.hidden = phoneFormat;
+    shown.noPreview = true;
     renderDynamic();
   });
 
@@ -222,7 +244,9 @@ export function createView(document) {
   function showResult(job) {
     shown.job = job;
     const result = job.result;
-    el.before.src = shown.previewUrl || "";
+    // Without a preview (HEIC outside Safari) the divider shows the result on both sides
+    // rather than a broken "before" picture.
+    el.before.src = (!shown.noPreview && shown.previewUrl) || result.url;
     el.after.src = result.url;
     if (result.width && result.height) {
       el.compare.style.aspectRatio = `${result.width} / ${result.height}`;
@@ -332,7 +356,17 @@ export function createView(document) {
     setProgress,
     setBusy,
     selectedOps,
+    selectedFormat,
     showPreview,
+    showDeleted: () => {
+      el.preview.hidden = false;
+      el.previewImg.hidden = true;
+      el.previewBroken.hidden = true;
+      el.previewUnavailable.hidden = true;
+      el.previewEmpty.hidden = false;
+      el.previewInfo.textContent = "";
+      el.previewDims.textContent = "";
+    },
     clearPreview,
     showResult,
     updateResult: (job) => {
