@@ -43,6 +43,13 @@ export function createView(document) {
     download: $("download-button"),
     del: $("delete-button"),
     again: $("again-button"),
+    batchSection: $("batch-section"),
+    batchHeading: $("batch-heading"),
+    batchSummary: $("batch-summary"),
+    batchList: $("batch-list"),
+    batchDownload: $("batch-download"),
+    batchDelete: $("batch-delete"),
+    batchAgain: $("batch-again"),
   };
 
   const shown = {
@@ -54,6 +61,7 @@ export function createView(document) {
     status: null, // {key, params}
     message: null, // {key, params, actions, ok}
     progress: null, // {loaded, total}
+    batch: null, // {items, counts, summaryKey}
   };
 
   const t = (key, params) => translate(shown.lang, key, params);
@@ -108,6 +116,63 @@ export function createView(document) {
     renderMessage();
     renderProgress();
     renderResultText();
+    renderBatch();
+  }
+
+  /* ---------- many photos ---------- */
+
+  function showBatch(items, counts, summaryKey = "batch.summary") {
+    const first = !shown.batch;
+    shown.batch = { items, counts, summaryKey };
+    el.batchSection.hidden = false;
+    el.preview.hidden = true;
+    renderBatch();
+    if (first) el.batchHeading.focus();
+  }
+
+  function renderBatch() {
+    const batch = shown.batch;
+    if (!batch) return;
+    const summary = t(batch.summaryKey, batch.counts);
+    if (el.batchSummary.textContent !== summary) el.batchSummary.textContent = summary;
+    const rows = el.batchList.children;
+    batch.items.forEach((item, index) => {
+      let row = rows[index];
+      if (!row) {
+        row = document.createElement("li");
+        row.className = "batch-item";
+        const name = document.createElement("span");
+        name.className = "batch-name";
+        const bar = document.createElement("progress");
+        bar.max = 100;
+        const status = document.createElement("span");
+        status.className = "batch-status";
+        const faces = document.createElement("span");
+        faces.className = "batch-faces";
+        const error = document.createElement("span");
+        error.className = "batch-error";
+        row.append(name, bar, status, faces, error);
+        el.batchList.append(row);
+      }
+      const [name, bar, status, faces, error] = row.children;
+      row.dataset.status = item.status;
+      name.textContent = `${item.file.name} — ${size(item.file.size)}`;
+      bar.value = item.total ? Math.floor((item.loaded / item.total) * 100) : 0;
+      bar.setAttribute("aria-label", t("batch.progress", { name: item.file.name }));
+      bar.hidden = item.status === "failed" && !item.jobId;
+      status.textContent = t(`batch.status.${item.status}`);
+      const count = item.job?.faces?.count;
+      faces.textContent = item.status === "done" && typeof count === "number" ? t("batch.faces", { n: count }) : "";
+      error.textContent = item.error ? t(item.error.key, item.error.params) : "";
+    });
+    const { done } = batch.counts;
+    el.batchDownload.disabled = done === 0;
+  }
+
+  function hideBatch() {
+    shown.batch = null;
+    el.batchSection.hidden = true;
+    el.batchList.replaceChildren();
   }
 
   /* ---------- status, message, progress ---------- */
@@ -381,6 +446,9 @@ export function createView(document) {
     },
     saveBlob,
     resetJob,
+    showBatch,
+    hideBatch,
+    batchShown: () => Boolean(shown.batch),
     focusFileInput: () => el.fileInput.focus(),
   };
 }

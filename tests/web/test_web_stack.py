@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -348,4 +349,69 @@ def test_transparent_png_stays_png_and_a_chosen_format_wins(
     job = requests.get(f"{stack['upload_api']}/jobs/{job_id}", timeout=30).json()
     assert job["result"]["content_type"] == "image/webp"
     assert displayed_result(page)[8:12] == b"WEBP"
+    assert errors == []
+
+
+def test_batch_of_five_mixed_photos_with_one_bad_file_zip_and_delete_all(
+    stack: dict[str, Any], new_context: NewContext, skimage_data: Picture
+) -> None:
+    astronaut = decode(skimage_data("astronaut.png").read_bytes())
+    coffee = decode(skimage_data("coffee.png").read_bytes())
+    files: list[tuple[str, str, bytes]] = [
+        ("astronaut.png", "image/png", skimage_data("astronaut.png").read_bytes()),
+        ("coffee.jpg", "image/jpeg", fx.encode(coffee, ".jpg")),
+        ("IMG_0002.HEIC", "image/heic", fx.heic(astronaut, quality=90)),
+        ("cup.avif", "image/avif", fx.avif(coffee, quality=80)),
+        ("broken.jpg", "image/jpeg", b"this is not really a photo " * 40),
+    ]
+    page, errors = open_page(new_context(locale="en-US"), stack["web"])
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": n, "mimeType": m, "buffer": b} for n, m, b in files],
+    )
+    expect(page.locator("#batch-section")).to_be_visible()
+    expect(page.locator("#batch-list > li")).to_have_count(5)
+    expect(page.locator("#preview")).to_be_hidden()  # one photo's flow stays out of the way
+    with page.expect_response(lambda r: r.url.endswith("/uploads")):
+        page.click("#start-button")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#batch-list > li')]"
+        ".every(li => ['done', 'failed'].includes(li.dataset.status))",
+        timeout=PROCESS_WAIT_MS * 2,
+    )
+    rows = page.locator("#batch-list > li")
+    statuses = [rows.nth(i).get_attribute("data-status") for i in range(5)]
+    assert statuses == ["done", "done", "done", "done", "failed"]
+    expect(rows.nth(4).locator(".batch-error")).to_contain_text("not a picture we can read")
+    expect(rows.nth(0).locator(".batch-faces")).to_contain_text("face")
+    expect(rows.nth(2).locator(".batch-faces")).to_contain_text("face")
+    expect(page.locator("#batch-summary")).to_have_text("5 photos: 4 finished, 1 failed.")
+
+    with page.expect_download() as info:
+        page.click("#batch-download")
+    assert info.value.suggested_filename == "gazokako-results.zip"
+    zip_path = info.value.path()
+    assert zip_path is not None
+    with zipfile.ZipFile(zip_path) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+        assert names == [
+            "astronaut-gazokako.png",
+            "coffee-gazokako.jpg",
+            "IMG_0002-gazokako.jpg",
+            "cup-gazokako.jpg",
+        ]
+        for name in names:
+            data = archive.read(name)
+            assert fx.SECRET not in data and b"Exif" not in data
+            img = decode(data)
+            expected = astronaut if "astronaut" in name or "IMG" in name else coffee
+            assert img.shape == expected.shape, name
+
+    page.click("#batch-delete")
+    expect_message(page, "batch.deleted_all")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#batch-list > li')]"
+        ".every(li => li.dataset.status === 'deleted')"
+    )
     assert errors == []
