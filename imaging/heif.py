@@ -10,8 +10,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .errors import ImagingError
 
 # Brands in `ftyp` that announce still HEIF images; AVIF files carry `avif` (and often `mif1`).
@@ -384,17 +382,41 @@ def _exif(
 
 
 # The eight EXIF orientations as what they do to a stored 2x3 grid of labels (same mapping as
-# codec.apply_orientation), so a sequence of irot/imir steps is named by its result.
-_PROBE = np.arange(6).reshape(2, 3)
-_EXIF_RESULT = {
+# codec.apply_orientation), so a sequence of irot/imir steps is named by its result. Plain
+# tuples: the upload API imports this module and must not load numpy.
+Grid = tuple[tuple[int, ...], ...]
+_PROBE: Grid = ((0, 1, 2), (3, 4, 5))
+
+
+def _flip_lr(g: Grid) -> Grid:
+    return tuple(row[::-1] for row in g)
+
+
+def _flip_tb(g: Grid) -> Grid:
+    return g[::-1]
+
+
+def _transpose(g: Grid) -> Grid:
+    return tuple(zip(*g, strict=True))
+
+
+def _rot_ccw(g: Grid) -> Grid:
+    return _flip_tb(_transpose(g))
+
+
+def _rot_cw(g: Grid) -> Grid:
+    return _flip_lr(_transpose(g))
+
+
+_EXIF_RESULT: dict[int, Grid] = {
     1: _PROBE,
-    2: _PROBE[:, ::-1],
-    3: _PROBE[::-1, ::-1],
-    4: _PROBE[::-1, :],
-    5: _PROBE.T,
-    6: np.rot90(_PROBE, -1),
-    7: _PROBE.T[::-1, ::-1],
-    8: np.rot90(_PROBE, 1),
+    2: _flip_lr(_PROBE),
+    3: _flip_tb(_flip_lr(_PROBE)),
+    4: _flip_tb(_PROBE),
+    5: _transpose(_PROBE),
+    6: _rot_cw(_PROBE),
+    7: _flip_tb(_flip_lr(_transpose(_PROBE))),
+    8: _rot_ccw(_PROBE),
 }
 
 
@@ -407,12 +429,13 @@ def _compose(steps: list[tuple[bytes, int]]) -> int:
     grid = _PROBE
     for kind, value in steps:
         if kind == b"irot":
-            grid = np.rot90(grid, value & 3)
+            for _ in range(value & 3):
+                grid = _rot_ccw(grid)
         elif value & 1:
-            grid = grid[:, ::-1]
+            grid = _flip_lr(grid)
         else:
-            grid = grid[::-1, :]
+            grid = _flip_tb(grid)
     for code, result in _EXIF_RESULT.items():
-        if result.shape == grid.shape and bool((result == grid).all()):
+        if result == grid:
             return code
     raise AssertionError("the dihedral group has eight elements")
