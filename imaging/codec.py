@@ -138,7 +138,8 @@ def _decode_avif(data: bytes) -> Image:
             if im.mode not in ("RGB", "RGBA", "L", "LA"):
                 im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
             rgb: Image = np.array(im, dtype=np.uint8, copy=True)
-    except (ValueError, OSError, SyntaxError) as exc:
+    except (ValueError, OSError, SyntaxError, RuntimeError, EOFError) as exc:
+        # libavif's failures arrive as RuntimeError ("Failed to decode frame 0: ...").
         raise ImagingError("corrupt", f"The AVIF data cannot be decoded ({exc}).") from exc
     if rgb.ndim == 3 and rgb.shape[2] == 3:
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

@@ -192,6 +192,18 @@ def test_damaged_coded_data_is_corrupt(fmt: str) -> None:
     assert _code(bytes(data)) == "corrupt"
 
 
+def test_damaged_alpha_plane_is_corrupt() -> None:
+    """Found by the fuzz test: libavif's failure on a broken alpha plane is a RuntimeError."""
+    alpha = np.full((24, 32), 128, np.uint8)
+    data = bytearray(fx.avif(fx.quadrants(32, 24), alpha=alpha))
+    items: dict[int, imaging.heif._Item] = {}
+    imaging.heif._read_iloc(bytes(data), data.index(b"iloc") + 4, items)
+    assert b"Alpha" in data and len(items) >= 2
+    offset, length = items[2].extents[0]  # Pillow writes the colour as item 1, alpha as 2
+    data[offset : offset + length] = b"\xff" * length
+    assert _code(bytes(data)) == "corrupt"
+
+
 def test_multi_image_file_gives_its_primary_image() -> None:
     import pillow_heif
 
