@@ -116,7 +116,7 @@ def read(data: bytes) -> HeifInfo:
     """Parse the container; ImagingError for anything that is not a complete still image."""
     try:
         return _read(data)
-    except struct.error as exc:
+    except (struct.error, IndexError) as exc:
         raise _corrupt("A HEIF box is shorter than its contents.") from exc
 
 
@@ -167,9 +167,9 @@ def _read(data: bytes) -> HeifInfo:  # noqa: PLR0912, PLR0915 - one branch per b
                 if pk == b"ipco":
                     props = _boxes(data, p0, p1)
                 elif pk == b"ipma":
-                    _read_ipma(data, p0, items)
+                    _read_ipma(data, p0, p1, items)
         elif kind == b"iloc":
-            _read_iloc(data, s, items)
+            _read_iloc(data, s, e, items)
         elif kind == b"idat":
             idat = (s, e)
     if primary is None or primary not in items:
@@ -272,17 +272,26 @@ def _clean_aperture(data: bytes, box: tuple[int, int], width: int, height: int) 
     return w, h
 
 
-def _read_ipma(data: bytes, s: int, items: dict[int, _Item]) -> None:
+def _past(i: int, end: int) -> None:
+    # Every entry of a list box lies inside the box: a count that runs past it is a lie, and
+    # stopping here also bounds the work a huge count could ask for.
+    if i > end:
+        raise _corrupt("A HEIF box lists more entries than it holds.")
+
+
+def _read_ipma(data: bytes, s: int, e: int, items: dict[int, _Item]) -> None:
     version = data[s]
     flags = _uint(data, s + 1, 3)
     count = _uint(data, s + 4, 4)
     i = s + 8
     idsize = 2 if version < 1 else 4
     for _ in range(count):
+        _past(i + idsize + 1, e)
         item_id = _uint(data, i, idsize)
         i += idsize
         n = data[i]
         i += 1
+        _past(i + n * (2 if flags & 1 else 1), e)
         for _k in range(n):
             if flags & 1:
                 index = _uint(data, i, 2) & 0x7FFF
@@ -293,7 +302,7 @@ def _read_ipma(data: bytes, s: int, items: dict[int, _Item]) -> None:
             items.setdefault(item_id, _Item()).props.append(index)
 
 
-def _read_iloc(data: bytes, s: int, items: dict[int, _Item]) -> None:
+def _read_iloc(data: bytes, s: int, e: int, items: dict[int, _Item]) -> None:
     version = data[s]
     sizes = _uint(data, s + 4, 2)
     off_size, len_size, base_size = sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15
@@ -302,6 +311,7 @@ def _read_iloc(data: bytes, s: int, items: dict[int, _Item]) -> None:
     count = _uint(data, i, 2 if version < 2 else 4)
     i += 2 if version < 2 else 4
     for _ in range(count):
+        _past(i, e)
         idsize = 2 if version < 2 else 4
         item_id = _uint(data, i, idsize)
         i += idsize
@@ -314,6 +324,7 @@ def _read_iloc(data: bytes, s: int, items: dict[int, _Item]) -> None:
         i += base_size
         extents = _uint(data, i, 2)
         i += 2
+        _past(i + extents * (index_size + off_size + len_size), e)
         item = items.setdefault(item_id, _Item())
         item.method = method
         for _e in range(extents):

@@ -197,10 +197,25 @@ def test_damaged_alpha_plane_is_corrupt() -> None:
     alpha = np.full((24, 32), 128, np.uint8)
     data = bytearray(fx.avif(fx.quadrants(32, 24), alpha=alpha))
     items: dict[int, imaging.heif._Item] = {}
-    imaging.heif._read_iloc(bytes(data), data.index(b"iloc") + 4, items)
+    iloc = data.index(b"iloc") + 4
+    end = iloc - 8 + int.from_bytes(data[iloc - 8 : iloc - 4], "big")
+    imaging.heif._read_iloc(bytes(data), iloc, end, items)
     assert b"Alpha" in data and len(items) >= 2
     offset, length = items[2].extents[0]  # Pillow writes the colour as item 1, alpha as 2
     data[offset : offset + length] = b"\xff" * length
+    assert _code(bytes(data)) == "corrupt"
+
+
+@both
+@pytest.mark.parametrize("box", [b"ipma", b"iloc"])
+def test_a_list_box_whose_count_lies_is_corrupt(fmt: str, box: bytes) -> None:
+    """Found by the fuzz test: a count past the box's end read past the data (IndexError)."""
+    data = bytearray(_make(fmt, fx.quadrants()))
+    at = data.index(box) + 4
+    if box == b"ipma":
+        data[at + 4 : at + 8] = b"\xff\xff\xff\xff"
+    else:  # iloc v0/v1: item_count is 16 bits after version, flags and the size nibbles
+        data[at + 6 : at + 8] = b"\xff\xff"
     assert _code(bytes(data)) == "corrupt"
 
 
