@@ -66,7 +66,7 @@ PYTHON312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/nu
 VENV312 := .venv-py312
 $(VENV312)/.installed: functions/process/requirements.txt requirements/dev.txt
 	@test -x $(VENV312)/bin/python || $(PYTHON312) -m venv $(VENV312)
-	$(VENV312)/bin/python -m pip install --quiet --disable-pip-version-check -r functions/process/requirements.txt -c requirements/dev.txt pytest hypothesis pillow
+	$(VENV312)/bin/python -m pip install --quiet --disable-pip-version-check -r functions/process/requirements.txt -c requirements/dev.txt pytest hypothesis pillow pillow-heif
 	@touch $@
 
 test-imaging-312: venv $(VENV312)/.installed

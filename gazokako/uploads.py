@@ -31,7 +31,16 @@ from gazokako.signing import UrlSigner
 
 __all__ = ["UploadService", "validate_upload_request"]
 
-ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
+# What a client may declare; the processor trusts only the bytes (imaging sniffs them), so a
+# phone's HEIC labelled image/heif or an AVIF labelled image/heic is still read correctly.
+ALLOWED_CONTENT_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "image/avif",
+)
 MAX_FILENAME_CHARS = 255
 # One message for every 404 (unknown job, malformed id, unknown route): nothing to tell apart.
 NOT_FOUND_MESSAGE = "not found"

@@ -25,7 +25,7 @@ from .ops import OPERATIONS
 from .pipeline import process_image
 from .types import EXTENSIONS, FORMATS, Limits, Options
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif"})
 
 
 def _parser() -> argparse.ArgumentParser:

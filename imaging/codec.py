@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+import pi_heif
+from PIL import Image as PILImage
 
 from .errors import ImagingError
 from .formats import HeaderInfo, read_header
@@ -42,10 +45,11 @@ def check_limits(data: bytes, limits: Limits) -> HeaderInfo:
             "side_too_long",
             f"The image is {info.width}x{info.height}; no side may exceed {limits.max_side} px.",
         )
-    if info.width * info.height > limits.max_pixels:
+    pixels = max(info.width * info.height, info.decoded_pixels)
+    if pixels > limits.max_pixels:
         raise ImagingError(
             "too_many_pixels",
-            f"The image has {info.width * info.height} pixels; the limit is {limits.max_pixels}.",
+            f"The image has {pixels} pixels; the limit is {limits.max_pixels}.",
         )
     return info
 
@@ -89,18 +93,59 @@ def decode(
         else:
             flag = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
         raw = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    elif info.format == "heif":
+        raw = _decode_heif(data)
+    elif info.format == "avif":
+        raw = _decode_avif(data)
     else:
         raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if raw is None or raw.size == 0:
         raise ImagingError("corrupt", f"The {info.format.upper()} data cannot be decoded.")
-    expect = (-(-info.height // factor), -(-info.width // factor))
+    # libheif turns HEIC pixels per irot/imir itself; everything else arrives as stored.
+    turned = info.container_orientation and info.format == "heif"
+    orientation = 1 if turned else info.orientation
+    swapped = turned and info.orientation >= 5
+    height, width = (info.width, info.height) if swapped else (info.height, info.width)
+    expect = (-(-height // factor), -(-width // factor))
     if raw.shape[:2] != expect:
         raise ImagingError("corrupt", "The decoded size differs from the header's.")
     pixels, alpha = _normalise(raw, gray=gray)
-    pixels = apply_orientation(pixels, info.orientation)
+    pixels = apply_orientation(pixels, orientation)
     if alpha is not None:
-        alpha = apply_orientation(alpha, info.orientation)
+        alpha = apply_orientation(alpha, orientation)
     return Decoded(pixels=pixels, alpha=alpha, info=info)
+
+
+def _decode_heif(data: bytes) -> Image:
+    """The primary image as 8-bit BGR(A); 10/12-bit (HDR) samples are scaled down by libheif."""
+    try:
+        heif = pi_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True, bgr_mode=True)
+        primary = heif[heif.primary_index]
+        # A copy, made while `heif` is alive: asarray is a view of libheif's buffer, which is
+        # freed with it.
+        raw: Image = np.array(primary, dtype=np.uint8, copy=True)
+    except (ValueError, RuntimeError, OSError, IndexError, EOFError) as exc:
+        raise ImagingError("corrupt", f"The HEIF data cannot be decoded ({exc}).") from exc
+    return raw
+
+
+def _decode_avif(data: bytes) -> Image:
+    """The primary image as 8-bit BGR(A), as stored (Pillow leaves irot/imir to us)."""
+    try:
+        with PILImage.open(io.BytesIO(data), formats=["AVIF"]) as opened:
+            opened.load()
+            im: PILImage.Image = opened
+            if im.mode not in ("RGB", "RGBA", "L", "LA"):
+                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+            rgb: Image = np.array(im, dtype=np.uint8, copy=True)
+    except (ValueError, OSError, SyntaxError, RuntimeError, EOFError) as exc:
+        # libavif's failures arrive as RuntimeError ("Failed to decode frame 0: ...").
+        raise ImagingError("corrupt", f"The AVIF data cannot be decoded ({exc}).") from exc
+    if rgb.ndim == 3 and rgb.shape[2] == 3:
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if rgb.ndim == 3 and rgb.shape[2] == 4:
+        return cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA)
+    return np.ascontiguousarray(rgb)
 
 
 def _normalise(raw: Image, *, gray: bool) -> tuple[Image, Image | None]:

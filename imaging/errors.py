@@ -9,7 +9,9 @@ from __future__ import annotations
 #: Every code :class:`ImagingError` can carry, with what it means.
 ERROR_CODES: dict[str, str] = {
     "empty_input": "the input has no bytes",
-    "unsupported_format": "the bytes are not a JPEG, PNG or still WebP image",
+    "unsupported_format": (
+        "the bytes are not a JPEG, PNG, still WebP, still HEIC/HEIF or still AVIF image"
+    ),
     "too_many_bytes": "the input is larger than the byte limit",
     "too_many_pixels": "the image has more pixels than the pixel limit",
     "side_too_long": "one side of the image is longer than the side limit",

@@ -11,6 +11,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from . import heif
 from .errors import ImagingError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -35,10 +36,18 @@ class HeaderInfo:
     height: int
     orientation: int  # EXIF orientation 1..8 (1 when absent or unreadable)
     channels: int  # JPEG components (1 gray, 3 YCbCr/RGB, 4 CMYK); 0 when not known
+    # Pixels the decoder allocates when more than width x height (every tile of a HEIF grid).
+    decoded_pixels: int = 0
+    # True when the orientation comes from HEIF irot/imir, which libheif applies while decoding.
+    container_orientation: bool = False
 
 
 def sniff_format(data: bytes) -> str:
-    """Name the format from the leading bytes only: "jpeg", "png" or "webp"."""
+    """Name the format from the leading bytes only: "jpeg", "png", "webp", "heif" or "avif".
+
+    HEIF and AVIF are told apart by their `ftyp` brands; read_header then names the format from
+    the primary image's coding, which is what picks the decoder.
+    """
     if not data:
         raise ImagingError("empty_input", "The input is empty.")
     if data[:3] == b"\xff\xd8\xff":
@@ -47,9 +56,12 @@ def sniff_format(data: bytes) -> str:
         return "png"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    fmt = heif.sniff(data)
+    if fmt is not None:
+        return fmt
     raise ImagingError(
         "unsupported_format",
-        "The input is not a JPEG, PNG or WebP image (format read from its bytes).",
+        "The input is not a JPEG, PNG, WebP, HEIC/HEIF or AVIF image (format read from its bytes).",
     )
 
 
@@ -60,6 +72,8 @@ def read_header(data: bytes) -> HeaderInfo:
         info = _read_jpeg(data)
     elif fmt == "png":
         info = _read_png(data)
+    elif fmt in ("heif", "avif"):
+        info = _read_heif(data)
     else:
         info = _read_webp(data)
     if info.width <= 0 or info.height <= 0 or info.width >= _MAX_DIM or info.height >= _MAX_DIM:
@@ -184,6 +198,22 @@ def _read_png(data: bytes) -> HeaderInfo:
         height=height,
         orientation=exif_orientation(exif) if exif else 1,
         channels=0,
+    )
+
+
+def _read_heif(data: bytes) -> HeaderInfo:
+    found = heif.read(data)
+    exif = found.exif or b""
+    return HeaderInfo(
+        format=found.format,
+        width=found.width,
+        height=found.height,
+        # irot/imir are what HEIF readers (libheif, browsers) apply; the EXIF orientation only
+        # counts when the container has none, so a photo is never turned twice.
+        orientation=found.transform if found.container_orientation else exif_orientation(exif),
+        channels=4 if found.has_alpha else 3,
+        decoded_pixels=found.decoded_pixels,
+        container_orientation=found.container_orientation,
     )
 
 

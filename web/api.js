@@ -12,11 +12,12 @@ export const DEFAULTS = {
 };
 
 export class ApiError extends Error {
-  constructor(kind, status = 0, code = "", message = "") {
+  constructor(kind, status = 0, code = "", message = "", retryAfter = null) {
     super(message || kind);
     this.kind = kind; // "network" | "timeout" | "http" | "aborted"
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter; // seconds from a 429's Retry-After, else null
   }
 }
 
@@ -63,7 +64,9 @@ export function createApiClient(config, { fetch: fetchImpl = browserFetch } = {}
     }
     if (!response.ok) {
       const err = data?.error || {};
-      throw new ApiError("http", response.status, err.code || "", err.message || "");
+      const wait = Number.parseInt(response.headers?.get?.("Retry-After") ?? "", 10);
+      const retryAfter = Number.isFinite(wait) && wait >= 0 ? wait : null;
+      throw new ApiError("http", response.status, err.code || "", err.message || "", retryAfter);
     }
     return data;
   }

@@ -2,6 +2,7 @@
 // This module only wires the parts together: web/api.js talks to the API and storage,
 // web/flow.js runs the job, web/view.js draws the page.
 import { createApiClient, loadConfig, putFile } from "./api.js";
+import { createBatch } from "./batch.js";
 import { EXTENSION_BY_TYPE, createJobFlow } from "./flow.js";
 import { hasMessage } from "./i18n.js";
 import { createView } from "./view.js";
@@ -12,10 +13,40 @@ const { el } = view;
 
 /* ---------- choosing a file ---------- */
 
+let config = null;
+let batch = null;
+
+/** One photo keeps the single flow; several become a batch, each file its own job. */
+function chooseFiles(files) {
+  if (!config || flow.state.busy || batch?.running()) return;
+  if (files.length <= 1) {
+    endBatch();
+    flow.chooseFile(files[0]);
+    return;
+  }
+  flow.startOver();
+  endBatch();
+  batch = createBatch({
+    api: createApiClient(config),
+    putFile,
+    config,
+    hasMessage,
+    formatSize: view.formatSize,
+    onChange: (items) => view.showBatch(items, batch.counts()),
+  });
+  batch.add(files);
+  el.start.disabled = false;
+}
+
+function endBatch() {
+  batch = null;
+  view.hideBatch();
+}
+
 el.fileInput.addEventListener("change", () => {
-  const file = el.fileInput.files?.[0];
+  const files = [...(el.fileInput.files || [])];
   el.fileInput.value = "";
-  flow.chooseFile(file);
+  chooseFiles(files);
 });
 
 for (const type of ["dragenter", "dragover"]) {
@@ -33,8 +64,8 @@ el.dropZone.addEventListener("drop", () => el.dropZone.classList.remove("draggin
 window.addEventListener("dragover", (event) => event.preventDefault());
 window.addEventListener("drop", (event) => {
   event.preventDefault();
-  const file = event.dataTransfer?.files?.[0];
-  if (file) flow.chooseFile(file);
+  const files = [...(event.dataTransfer?.files || [])];
+  if (files.length) chooseFiles(files);
 });
 
 document.addEventListener("paste", (event) => {
@@ -55,7 +86,43 @@ document.addEventListener("paste", (event) => {
 
 el.form.addEventListener("submit", (event) => {
   event.preventDefault();
+  if (batch) {
+    const ops = view.selectedOps();
+    if (ops.length === 0) {
+      view.showMessage("err.no_op");
+      return;
+    }
+    view.clearMessage();
+    el.start.disabled = true;
+    batch.start(ops, view.selectedFormat());
+    return;
+  }
   flow.startJob();
+});
+
+el.batchDownload.addEventListener("click", async () => {
+  if (!batch) return;
+  view.clearMessage();
+  try {
+    const zip = await batch.zipResults();
+    view.saveBlob(new Blob([zip], { type: "application/zip" }), "gazokako-results.zip");
+  } catch {
+    view.showMessage("err.network");
+  }
+});
+el.batchDelete.addEventListener("click", async () => {
+  if (!batch) return;
+  el.batchDelete.disabled = true;
+  const ok = await batch.deleteAll();
+  el.batchDelete.disabled = false;
+  const n = batch.counts().n;
+  view.showBatch(batch.items, { ...batch.counts(), n }, ok ? "batch.deleted_all" : "batch.summary");
+  if (ok) view.showMessage("batch.deleted_all", { n }, [], true);
+  else view.showMessage("err.delete_failed", { detail: view.t("err.network") });
+});
+el.batchAgain.addEventListener("click", () => {
+  endBatch();
+  flow.startOver();
 });
 
 el.after.addEventListener("error", () => {
@@ -78,7 +145,8 @@ for (const button of document.querySelectorAll(".lang-button")) {
 async function main() {
   view.setLanguage(view.initialLanguage(), false);
   try {
-    flow.setConfig(await loadConfig());
+    config = await loadConfig();
+    flow.setConfig(config);
   } catch {
     el.fileInput.disabled = true;
     view.showMessage("err.config");

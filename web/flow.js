@@ -3,9 +3,27 @@
 // are handed in, so node's test runner can play every path with fakes.
 import { ApiError } from "./api.js";
 
-export const ALLOWED_TYPES = ["image/jpeg", "image/png", "image/webp"];
-export const TYPE_BY_EXTENSION = { jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp" };
-export const EXTENSION_BY_TYPE = { "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp" };
+export const ALLOWED_TYPES = ["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/avif"];
+// Some systems give a HEIC file no type at all, so its extension names it.
+export const TYPE_BY_EXTENSION = {
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  png: "image/png",
+  webp: "image/webp",
+  heic: "image/heic",
+  heif: "image/heif",
+  hif: "image/heif",
+  avif: "image/avif",
+};
+export const EXTENSION_BY_TYPE = {
+  "image/jpeg": "jpg",
+  "image/png": "png",
+  "image/webp": "webp",
+  "image/heic": "heic",
+  "image/heif": "heif",
+  "image/avif": "avif",
+};
+export const OUTPUT_FORMATS = ["auto", "jpeg", "png", "webp"];
 // A few failed polls in a row are tolerated: a phone briefly losing signal is not an error.
 export const POLL_NETWORK_RETRIES = 3;
 
@@ -18,9 +36,17 @@ const browserTimers = {
 };
 
 export function fileType(file) {
-  if (file.type) return file.type;
   const ext = (file.name.split(".").pop() || "").toLowerCase();
-  return TYPE_BY_EXTENSION[ext] || "";
+  // Browsers on some systems label a HEIC "application/octet-stream"; its extension is better.
+  if (file.type && file.type !== "application/octet-stream") return file.type;
+  return TYPE_BY_EXTENSION[ext] || file.type || "";
+}
+
+/** The API's options.format for the page's choice: "auto" keeps a PNG a PNG (transparency)
+ * and makes everything else JPEG. */
+export function outputFormat(choice, type) {
+  if (choice && choice !== "auto" && OUTPUT_FORMATS.includes(choice)) return choice;
+  return type === "image/png" ? "png" : "jpeg";
 }
 
 /** Maps an API failure to a message key and its parameters. */
@@ -114,7 +140,7 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
     }
     clearFile();
     state.file = file;
-    view.showPreview(file);
+    view.showPreview(file, type);
   }
 
   function clearFile() {
@@ -145,6 +171,7 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
         content_type: fileType(state.file),
         size: state.file.size,
         ops,
+        options: { format: outputFormat(view.selectedFormat(), fileType(state.file)) },
       });
     } catch (error) {
       // Trying the same request again only helps when the refusal was not about the photo.
@@ -403,6 +430,8 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
       }
     }
     startOver();
+    // An honest empty state where the photo was, not a picture whose link no longer works.
+    view.showDeleted();
     view.showMessage("deleted", {}, [], true);
   }
 

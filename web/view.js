@@ -1,6 +1,10 @@
 // The page's DOM: what is on screen, kept as keys so a language switch can re-render it, and the
 // before/after comparison. It decides nothing about the job; web/flow.js calls it.
+import { EXTENSION_BY_TYPE } from "./flow.js";
 import { LANGS, formatSize, preferredLanguage, translate } from "./i18n.js";
+
+// Types most browsers cannot draw (Safari draws HEIC; Chromium and Firefox do not).
+const PREVIEWLESS_TYPES = ["image/heic", "image/heif"];
 
 const LANG_KEY = "gazokako.lang";
 
@@ -15,6 +19,8 @@ export function createView(document) {
     previewInfo: $("preview-info"),
     previewDims: $("preview-dims"),
     previewBroken: $("preview-broken"),
+    previewUnavailable: $("preview-unavailable"),
+    previewEmpty: $("preview-empty"),
     start: $("start-button"),
     message: $("message"),
     messageText: $("message-text"),
@@ -37,16 +43,25 @@ export function createView(document) {
     download: $("download-button"),
     del: $("delete-button"),
     again: $("again-button"),
+    batchSection: $("batch-section"),
+    batchHeading: $("batch-heading"),
+    batchSummary: $("batch-summary"),
+    batchList: $("batch-list"),
+    batchDownload: $("batch-download"),
+    batchDelete: $("batch-delete"),
+    batchAgain: $("batch-again"),
   };
 
   const shown = {
     lang: "en",
     file: null,
+    fileType: "",
     previewUrl: null,
     job: null, // the finished job on screen
     status: null, // {key, params}
     message: null, // {key, params, actions, ok}
     progress: null, // {loaded, total}
+    batch: null, // {items, counts, summaryKey}
   };
 
   const t = (key, params) => translate(shown.lang, key, params);
@@ -87,6 +102,9 @@ export function createView(document) {
   }
 
   function renderDynamic() {
+    el.previewUnavailable.textContent = t("preview.unavailable", {
+      type: (EXTENSION_BY_TYPE[shown.fileType] || "").toUpperCase(),
+    });
     if (shown.file) {
       el.previewInfo.textContent = t("preview.info", { name: shown.file.name, size: size(shown.file.size) });
       const img = el.previewImg;
@@ -98,6 +116,63 @@ export function createView(document) {
     renderMessage();
     renderProgress();
     renderResultText();
+    renderBatch();
+  }
+
+  /* ---------- many photos ---------- */
+
+  function showBatch(items, counts, summaryKey = "batch.summary") {
+    const first = !shown.batch;
+    shown.batch = { items, counts, summaryKey };
+    el.batchSection.hidden = false;
+    el.preview.hidden = true;
+    renderBatch();
+    if (first) el.batchHeading.focus();
+  }
+
+  function renderBatch() {
+    const batch = shown.batch;
+    if (!batch) return;
+    const summary = t(batch.summaryKey, batch.counts);
+    if (el.batchSummary.textContent !== summary) el.batchSummary.textContent = summary;
+    const rows = el.batchList.children;
+    batch.items.forEach((item, index) => {
+      let row = rows[index];
+      if (!row) {
+        row = document.createElement("li");
+        row.className = "batch-item";
+        const name = document.createElement("span");
+        name.className = "batch-name";
+        const bar = document.createElement("progress");
+        bar.max = 100;
+        const status = document.createElement("span");
+        status.className = "batch-status";
+        const faces = document.createElement("span");
+        faces.className = "batch-faces";
+        const error = document.createElement("span");
+        error.className = "batch-error";
+        row.append(name, bar, status, faces, error);
+        el.batchList.append(row);
+      }
+      const [name, bar, status, faces, error] = row.children;
+      row.dataset.status = item.status;
+      name.textContent = `${item.file.name} — ${size(item.file.size)}`;
+      bar.value = item.total ? Math.floor((item.loaded / item.total) * 100) : 0;
+      bar.setAttribute("aria-label", t("batch.progress", { name: item.file.name }));
+      bar.hidden = item.status === "failed" && !item.jobId;
+      status.textContent = t(`batch.status.${item.status}`);
+      const count = item.job?.faces?.count;
+      faces.textContent = item.status === "done" && typeof count === "number" ? t("batch.faces", { n: count }) : "";
+      error.textContent = item.error ? t(item.error.key, item.error.params) : "";
+    });
+    const { done } = batch.counts;
+    el.batchDownload.disabled = done === 0;
+  }
+
+  function hideBatch() {
+    shown.batch = null;
+    el.batchSection.hidden = true;
+    el.batchList.replaceChildren();
   }
 
   /* ---------- status, message, progress ---------- */
@@ -178,6 +253,10 @@ export function createView(document) {
     el.dropZone.classList.toggle("disabled", busy);
   }
 
+  function selectedFormat() {
+    return el.form.querySelector('input[name="format"]:checked')?.value || "auto";
+  }
+
   function selectedOps() {
     const ops = [];
     if ($("op-grayscale").checked) ops.push("grayscale");
@@ -188,10 +267,13 @@ export function createView(document) {
 
   /* ---------- the chosen photo ---------- */
 
-  function showPreview(file) {
+  function showPreview(file, type = "") {
     shown.file = file;
+    shown.fileType = type;
     shown.previewUrl = URL.createObjectURL(file);
     el.previewBroken.hidden = true;
+    el.previewUnavailable.hidden = true;
+    el.previewEmpty.hidden = true;
     el.previewImg.hidden = false;
     el.previewImg.src = shown.previewUrl;
     el.preview.hidden = false;
@@ -201,6 +283,7 @@ export function createView(document) {
 
   function clearPreview() {
     if (shown.previewUrl) URL.revokeObjectURL(shown.previewUrl);
+    shown.noPreview = false;
     shown.file = null;
     shown.previewUrl = null;
     el.previewImg.removeAttribute("src");
@@ -213,7 +296,11 @@ export function createView(document) {
     // The browser cannot decode it; the server has the final word, so the upload stays possible.
     if (!shown.file) return;
     el.previewImg.hidden = true;
-    el.previewBroken.hidden = false;
+    // HEIC (outside Safari) is a format the browser cannot draw, not a broken file: say so.
+    const phoneFormat = PREVIEWLESS_TYPES.includes(shown.fileType);
+    el.previewUnavailable.hidden = !phoneFormat;
+    el.previewBroken.hidden = phoneFormat;
+    shown.noPreview = true;
     renderDynamic();
   });
 
@@ -222,7 +309,9 @@ export function createView(document) {
   function showResult(job) {
     shown.job = job;
     const result = job.result;
-    el.before.src = shown.previewUrl || "";
+    // Without a preview (HEIC outside Safari) the divider shows the result on both sides
+    // rather than a broken "before" picture.
+    el.before.src = (!shown.noPreview && shown.previewUrl) || result.url;
     el.after.src = result.url;
     if (result.width && result.height) {
       el.compare.style.aspectRatio = `${result.width} / ${result.height}`;
@@ -332,7 +421,17 @@ export function createView(document) {
     setProgress,
     setBusy,
     selectedOps,
+    selectedFormat,
     showPreview,
+    showDeleted: () => {
+      el.preview.hidden = false;
+      el.previewImg.hidden = true;
+      el.previewBroken.hidden = true;
+      el.previewUnavailable.hidden = true;
+      el.previewEmpty.hidden = false;
+      el.previewInfo.textContent = "";
+      el.previewDims.textContent = "";
+    },
     clearPreview,
     showResult,
     updateResult: (job) => {
@@ -347,6 +446,9 @@ export function createView(document) {
     },
     saveBlob,
     resetJob,
+    showBatch,
+    hideBatch,
+    batchShown: () => Boolean(shown.batch),
     focusFileInput: () => el.fileInput.focus(),
   };
 }

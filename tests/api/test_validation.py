@@ -55,6 +55,8 @@ def _assert_error(resp: Response, status: int, code: str | None = None) -> None:
         ({"content_type": "IMAGE/JPEG"}, 415, "unsupported_media_type"),
         ({"content_type": "image/jpeg; x=1"}, 415, "unsupported_media_type"),
         ({"content_type": "text/html"}, 415, "unsupported_media_type"),
+        ({"content_type": "image/heic-sequence"}, 415, "unsupported_media_type"),
+        ({"content_type": "image/avif-sequence"}, 415, "unsupported_media_type"),
         ({"size": 0}, 400, "invalid_request"),
         ({"size": -1}, 400, "invalid_request"),
         ({"size": 1.5}, 400, "invalid_request"),
@@ -101,6 +103,9 @@ def test_bad_fields(client: InProcessApi, change: dict[str, Any], status: int, c
         {"options": {"max_side": None}},
         {"size": 20_000_000},
         {"size": 1000.0, "options": {"quality": 70.0, "max_side": 933.0}},
+        {"filename": "IMG_0001.HEIC", "content_type": "image/heic"},
+        {"content_type": "image/heif", "options": {"format": "png"}},
+        {"filename": "photo.avif", "content_type": "image/avif"},
     ],
 )
 def test_good_edge_cases_are_accepted(client: InProcessApi, body: dict[str, Any]) -> None:

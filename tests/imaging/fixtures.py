@@ -153,3 +153,140 @@ def pil_bytes(img: PILImage.Image, fmt: str, **kwargs: object) -> bytes:
 
 def rgb_pil(img: Image) -> PILImage.Image:
     return PILImage.fromarray(np.ascontiguousarray(img[:, :, ::-1]))
+
+
+# --- HEIC/HEIF and AVIF ---------------------------------------------------------------------
+# Encoded here, offline: HEIC with pillow-heif (tests only: it bundles the x265 encoder the
+# deployed pi-heif leaves out), AVIF with Pillow's own libavif.
+
+
+def _heif_pil(img: Image, alpha: Image | None) -> PILImage.Image:
+    pil = rgb_pil(img)
+    if alpha is not None:
+        pil.putalpha(PILImage.fromarray(np.ascontiguousarray(alpha)))
+    return pil
+
+
+_STAND_IN = 0xFFF0  # a private tag that encoders keep, renamed to Orientation afterwards
+
+
+def _exif_block(orientation: int, *, stand_in: bool = False) -> bytes:
+    tiff = tiff_exif(orientation)
+    if stand_in:
+        # Encoders move an EXIF orientation into irot/imir; a stand-in tag survives them.
+        tiff = tiff.replace(struct.pack("<HH", 0x0112, 3), struct.pack("<HH", _STAND_IN, 3), 1)
+    return b"Exif\x00\x00" + tiff
+
+
+def heic(
+    img: Image,
+    orientation: int = 1,
+    *,
+    alpha: Image | None = None,
+    quality: int = 90,
+    bit_depth: int = 8,
+    exif_only: bool = False,
+) -> bytes:
+    """HEIC of the stored pixels ``img``; ``orientation`` becomes irot/imir (pillow-heif moves
+    an EXIF orientation into the container), or stays in EXIF alone with ``exif_only``."""
+    import pillow_heif
+
+    buf = io.BytesIO()
+    heif = pillow_heif.from_pillow(_heif_pil(img, alpha))
+    kwargs: dict[str, object] = {"quality": quality, "xmp": b"<x:xmpmeta>" + SECRET + b"</x>"}
+    if bit_depth != 8:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = bit_depth == 12
+        heif = pillow_heif.from_bytes(
+            mode="RGB;16",
+            size=(img.shape[1], img.shape[0]),
+            data=(np.ascontiguousarray(img[:, :, ::-1]).astype(np.uint16) << 8).tobytes(),
+        )
+    heif.save(buf, format="HEIF", exif=_exif_block(orientation, stand_in=exif_only), **kwargs)
+    data = buf.getvalue()
+    return _set_exif_orientation(data, orientation) if exif_only else data
+
+
+def avif(
+    img: Image,
+    orientation: int = 1,
+    *,
+    alpha: Image | None = None,
+    quality: int = 90,
+    exif_only: bool = False,
+) -> bytes:
+    """AVIF of the stored pixels ``img``; Pillow writes the EXIF orientation as irot/imir."""
+    pil = _heif_pil(img, alpha)
+    data = pil_bytes(
+        pil,
+        "AVIF",
+        quality=quality,
+        exif=_exif_block(orientation, stand_in=exif_only),
+        xmp=b"<x:xmpmeta>" + SECRET + b"</x>",
+    )
+    return _set_exif_orientation(data, orientation) if exif_only else data
+
+
+def _set_exif_orientation(data: bytes, orientation: int) -> bytes:
+    """Rename the stand-in tag to Orientation in place (same length, no irot/imir)."""
+    old = struct.pack("<HHIH", _STAND_IN, 3, 1, orientation)
+    assert data.count(old) == 1 and b"irot" not in data and b"imir" not in data
+    return data.replace(old, struct.pack("<HHIH", 0x0112, 3, 1, orientation))
+
+
+def _box(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+def _full(kind: bytes, body: bytes, version: int = 0, flags: int = 0) -> bytes:
+    return _box(kind, bytes([version]) + flags.to_bytes(3, "big") + body)
+
+
+def heif_grid(
+    width: int,
+    height: int,
+    *,
+    rows: int,
+    cols: int,
+    tile: tuple[int, int],
+    brand: bytes = b"heic",
+    coding: bytes = b"hvc1",
+) -> bytes:
+    """A hand-built HEIF whose primary image is a grid of ``rows x cols`` tiles of ``tile`` px.
+
+    The tiles hold a few bytes of junk: only the container is meant to be read.
+    """
+    n = rows * cols
+    ids = list(range(2, 2 + n))
+    infe = [_full(b"infe", struct.pack(">HH4s", 1, 0, b"grid") + b"\x00", version=2)]
+    infe += [_full(b"infe", struct.pack(">HH4s", i, 0, coding) + b"\x00", version=2) for i in ids]
+    iinf = _full(b"iinf", struct.pack(">H", len(infe)) + b"".join(infe))
+    dimg = _box(b"dimg", struct.pack(">HH", 1, n) + b"".join(struct.pack(">H", i) for i in ids))
+    iref = _full(b"iref", dimg)
+    ipco = _box(
+        b"ipco",
+        _full(b"ispe", struct.pack(">II", width, height))
+        + _full(b"ispe", struct.pack(">II", *tile)),
+    )
+    assoc = struct.pack(">HB", 1, 1) + bytes([0x01])
+    assoc += b"".join(struct.pack(">HB", i, 1) + bytes([0x02]) for i in ids)
+    ipma = _full(b"ipma", struct.pack(">I", 1 + n) + assoc)
+    iprp = _box(b"iprp", ipco + ipma)
+    grid = bytes([0, 1, rows - 1, cols - 1]) + struct.pack(">II", width, height)
+    idat = _box(b"idat", grid)
+    tile_data = b"\x00\x00\x00\x10junk-tile-bytes!"
+
+    def build(mdat_at: int) -> bytes:
+        entries = struct.pack(">HHHH", 1, 1, 0, 1) + struct.pack(">II", 0, len(grid))
+        for k, i in enumerate(ids):
+            entries += struct.pack(">HHHH", i, 0, 0, 1)
+            entries += struct.pack(">II", mdat_at + 8 + k * len(tile_data), len(tile_data))
+        iloc = _full(b"iloc", struct.pack(">BBH", 0x44, 0x00, 1 + n) + entries, version=1)
+        hdlr = _full(b"hdlr", b"\x00" * 4 + b"pict" + b"\x00" * 13)
+        pitm = _full(b"pitm", struct.pack(">H", 1))
+        meta = _full(b"meta", hdlr + pitm + iloc + iinf + iref + iprp + idat)
+        ftyp = _box(b"ftyp", brand + b"\x00\x00\x00\x00" + b"mif1" + brand)
+        return ftyp + meta
+
+    head = build(0)
+    head = build(len(head))
+    return head + _box(b"mdat", tile_data * n)

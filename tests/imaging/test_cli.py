@@ -55,7 +55,7 @@ def test_apply_folder_reports_bad_files_and_processes_the_rest(tmp_path: Path) -
     lines = [ln for ln in err.splitlines() if ln.startswith(str(src))]
     assert lines == [
         f"{src / 'bad.jpg'}: unsupported_format: "
-        "The input is not a JPEG, PNG or WebP image (format read from its bytes).",
+        "The input is not a JPEG, PNG, WebP, HEIC/HEIF or AVIF image (format read from its bytes).",
         f"{src / 'cut.png'}: truncated: The PNG data ends before the image is complete.",
     ]
     assert "4/4" in err  # the progress bar reached the end

@@ -23,6 +23,11 @@ SEEDS = (
     fx.jpeg_with_metadata(_IMG, 6),
     fx.png_with_metadata(_IMG, 3),
     fx.webp_with_metadata(_IMG, 8),
+    fx.heic(_IMG, 6),
+    fx.heic(_IMG, alpha=_IMG[:, :, 0]),
+    fx.avif(_IMG, 5),
+    fx.avif(_IMG, alpha=_IMG[:, :, 1]),
+    fx.heif_grid(64, 48, rows=2, cols=2, tile=(32, 24)),
 )
 # Small limits keep a mutated header from asking for a big (slow, legitimate) decode.
 LIMITS = Limits(max_bytes=1 << 20, max_pixels=1 << 16, max_side=1024)

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { ApiError, DEFAULTS } from "../../web/api.js";
-import { createJobFlow, describeApiError, downloadName, fileType } from "../../web/flow.js";
+import { createJobFlow, describeApiError, downloadName, fileType, outputFormat } from "../../web/flow.js";
 import { hasMessage } from "../../web/i18n.js";
 
 const CONFIG = { ...DEFAULTS, api_base: "https://api.example", max_bytes: 1000 };
@@ -42,7 +42,7 @@ function fakeTimers() {
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 /** Records what the flow asks of the page; `message` is the one on screen. */
-function fakeView(ops = ["mosaic_faces"]) {
+function fakeView(ops = ["mosaic_faces"], format = "auto") {
   const calls = [];
   const view = {
     calls,
@@ -54,6 +54,7 @@ function fakeView(ops = ["mosaic_faces"]) {
     formatSize: (bytes) => `${bytes} B`,
     t: (key, params) => `${key}${JSON.stringify(params ?? {})}`,
     selectedOps: () => ops,
+    selectedFormat: () => format,
   };
   const record = (name, fn = () => {}) => (...args) => {
     calls.push([name, ...args]);
@@ -78,6 +79,7 @@ function fakeView(ops = ["mosaic_faces"]) {
     saveBlob: record("saveBlob"),
     resetJob: record("resetJob", () => { view.result = null; }),
     focusFileInput: record("focusFileInput"),
+    showDeleted: record("showDeleted"),
   });
   return view;
 }
@@ -111,8 +113,8 @@ function fakePut() {
   return { uploads, putFile };
 }
 
-function setup({ ops } = {}) {
-  const view = fakeView(ops);
+function setup({ ops, format } = {}) {
+  const view = fakeView(ops, format);
   const api = fakeApi();
   const put = fakePut();
   const timers = fakeTimers();
@@ -131,6 +133,10 @@ async function uploaded({ flow, api, put }) {
 
 test("file types come from the MIME type, else the extension", () => {
   assert.equal(fileType({ name: "a.PNG", type: "" }), "image/png");
+  assert.equal(fileType({ name: "IMG_0001.HEIC", type: "" }), "image/heic");
+  assert.equal(fileType({ name: "IMG_0001.heic", type: "application/octet-stream" }), "image/heic");
+  assert.equal(fileType({ name: "a.avif", type: "image/avif" }), "image/avif");
+  assert.equal(fileType({ name: "a.hif", type: "" }), "image/heif");
   assert.equal(fileType({ name: "a.bin", type: "image/webp" }), "image/webp");
   assert.equal(fileType({ name: "noext", type: "" }), "");
 });
@@ -147,7 +153,7 @@ test("the page refuses a wrong type, a too large and an empty file before any re
   assert.deepEqual(api.calls, []);
   flow.chooseFile(PHOTO);
   assert.equal(flow.state.file, PHOTO);
-  assert.deepEqual(view.calls.at(-1), ["showPreview", PHOTO]);
+  assert.deepEqual(view.calls.at(-1), ["showPreview", PHOTO, "image/jpeg"]);
 });
 
 test("nothing is chosen before config.json is loaded", () => {
@@ -167,7 +173,7 @@ test("the happy path: create, upload with progress, poll until done, show the re
   assert.equal(view.status.key, "status.creating");
   assert.equal(view.busy, true);
   await settle();
-  assert.deepEqual(api.calls[0], ["createUpload", { filename: "me.jpg", content_type: "image/jpeg", size: 300, ops: ["grayscale", "blur_faces"] }]);
+  assert.deepEqual(api.calls[0], ["createUpload", { filename: "me.jpg", content_type: "image/jpeg", size: 300, ops: ["grayscale", "blur_faces"], options: { format: "jpeg" } }]);
   assert.equal(view.status.key, "status.uploading");
   const upload = put.uploads[0];
   assert.deepEqual([upload.target, upload.file, upload.options.timeoutMs], [CREATED.upload, PHOTO, 300_000]);
@@ -369,4 +375,48 @@ test("describeApiError maps each failure to its message", () => {
   assert.deepEqual(describeApiError(new ApiError("http", 415), PHOTO, size), ["err.wrong_type", { name: "me.jpg" }]);
   assert.deepEqual(describeApiError(new ApiError("http", 400, "invalid_ops", "ops: a list"), null, size), ["err.bad_request", { message: "ops: a list" }]);
   assert.deepEqual(describeApiError(new ApiError("http", 500), null, size), ["err.server", { status: 500 }]);
+});
+
+test("the result format: automatic keeps PNG a PNG and makes the rest JPEG; a choice wins", () => {
+  assert.equal(outputFormat("auto", "image/png"), "png");
+  for (const type of ["image/jpeg", "image/webp", "image/heic", "image/heif", "image/avif", ""]) {
+    assert.equal(outputFormat("auto", type), "jpeg");
+  }
+  assert.equal(outputFormat("webp", "image/png"), "webp");
+  assert.equal(outputFormat("jpeg", "image/png"), "jpeg");
+  assert.equal(outputFormat("png", "image/heic"), "png");
+  assert.equal(outputFormat("gif", "image/png"), "png"); // an unknown choice falls back to automatic
+});
+
+test("HEIC and AVIF photos are accepted and sent with their type and the chosen format", async () => {
+  for (const [file, format, expected] of [
+    [{ name: "IMG_0001.HEIC", type: "", size: 300 }, "auto", ["image/heic", "jpeg"]],
+    [{ name: "a.avif", type: "image/avif", size: 300 }, "webp", ["image/avif", "webp"]],
+    [{ name: "logo.png", type: "image/png", size: 300 }, "auto", ["image/png", "png"]],
+  ]) {
+    const { flow, view, api } = setup({ format });
+    api.queue("createUpload", CREATED);
+    flow.chooseFile(file);
+    assert.equal(view.message, null);
+    assert.deepEqual(view.calls.at(-1), ["showPreview", file, expected[0]]);
+    flow.startJob();
+    await settle();
+    const body = api.calls[0][1];
+    assert.deepEqual([body.content_type, body.options], [expected[0], { format: expected[1] }]);
+  }
+});
+
+test("after a delete the page shows an empty state, not the deleted picture", async () => {
+  const ctx = setup();
+  const { flow, view, api } = ctx;
+  api.queue("getJob", { id: "job1", status: "done", ops: ["mosaic_faces"], result: { url: "https://r" } });
+  await uploaded(ctx);
+  await settle();
+  assert.ok(view.result);
+  api.queue("deleteJob", null);
+  await flow.deleteJob();
+  const names = view.calls.map(([name]) => name);
+  assert.ok(names.lastIndexOf("showDeleted") > names.lastIndexOf("clearPreview"));
+  assert.equal(view.message.key, "deleted");
+  assert.equal(view.result, null);
 });

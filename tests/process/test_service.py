@@ -22,6 +22,7 @@ import imaging.pipeline
 from gazokako import jobs
 from gazokako.errors import TransientError
 from gazokako.ids import log_ref, new_job_id, source_object_name
+from tests.imaging import fixtures as fx
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
 
@@ -471,3 +472,34 @@ def test_objects_outside_the_uploads_bucket_and_folders_are_ignored(world: World
     folder = world.put(f"inbox/{new_job_id()}/", b"", "application/x-directory")
     world.deliver(folder)
     assert world.drop_jobs(folder["name"]) == []
+
+
+# -- phone formats: HEIC and AVIF, sniffed from the bytes whatever the declared type ----------
+@pytest.mark.parametrize(
+    ("encode", "declared", "fmt"),
+    [
+        (fx.heic, "image/heic", "heif"),
+        (fx.avif, "image/avif", "avif"),
+        (fx.heic, "image/avif", "heif"),  # a wrong label changes nothing
+    ],
+    ids=["heic", "avif", "heic-labelled-avif"],
+)
+def test_heic_and_avif_photos_are_redacted_to_a_plain_jpeg(
+    world: World, encode: Callable[..., bytes], declared: str, fmt: str
+) -> None:
+    stored = cv2.rotate(
+        cv2.imdecode(np.frombuffer(_png("astronaut.png"), np.uint8), cv2.IMREAD_COLOR),
+        cv2.ROTATE_90_COUNTERCLOCKWISE,
+    )
+    photo = encode(stored, 6)  # EXIF with a GPS block; orientation as irot
+    assert fx.SECRET in photo
+    job_id = world.new_api_job(["mosaic_faces"])
+    world.deliver(world.put(f"u/{job_id}/source", photo, declared))
+    job = world.job(job_id)
+    assert job["status"] == "done", job.get("error")
+    assert job["source"]["format"] == fmt
+    assert (job["source"]["width"], job["source"]["height"]) == (512, 512)
+    assert job["faces"]["count"] >= 1
+    assert job["result"]["format"] == "jpeg"
+    out = world.results(job_id)[0].download_as_bytes()
+    assert out[:3] == b"\xff\xd8\xff" and fx.SECRET not in out and b"Exif" not in out

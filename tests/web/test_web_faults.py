@@ -69,6 +69,7 @@ def test_upload_sends_exact_headers_and_shows_real_progress(
             "content_type": "image/jpeg",
             "size": 12_000_000,
             "ops": ["mosaic_faces"],
+            "options": {"format": "jpeg"},  # automatic: a JPEG stays JPEG
         }
     ]
     headers = fake_api.put_headers[0]

@@ -65,7 +65,7 @@ def test_wrong_type_too_large_and_empty_are_refused_before_any_request(
     set_file(page, "notes.txt", "text/plain", b"hello")
     expect_message(page, "err.wrong_type")
     expect(page.locator("#message-text")).to_contain_text("notes.txt")
-    expect(page.locator("#message-text")).to_contain_text("JPEG, PNG or WebP")
+    expect(page.locator("#message-text")).to_contain_text("JPEG, PNG, WebP, HEIC or AVIF")
     expect(page.locator("#start-button")).to_be_disabled()
 
     set_file(page, "scan.gif", "image/gif", b"GIF89a")

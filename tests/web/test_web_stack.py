@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 import requests
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.imaging import fixtures as fx
 from tests.web.pagekit import ROOT, SCREENSHOTS, big_file, expect_message, open_page, set_file
 
 pytestmark = pytest.mark.stack
@@ -146,6 +148,10 @@ def test_mosaic_on_desktop_in_english_then_download_and_delete(
     expect_message(page, "deleted")
     expect(page.locator("#message-text")).to_contain_text("deleted from our storage")
     expect(page.locator("#result-section")).to_be_hidden()
+    # An honest empty state where the photo was, never a broken picture.
+    expect(page.locator("#preview-empty")).to_be_visible()
+    expect(page.locator("#preview-empty")).to_contain_text("were deleted")
+    expect(page.locator("#preview-img")).to_be_hidden()
     gone = requests.get(f"{stack['upload_api']}/jobs/{job_id}", timeout=30)
     assert gone.status_code == 404
     assert requests.get(job["result"]["url"], timeout=30).status_code != 200
@@ -272,4 +278,140 @@ def test_blur_and_black_out_choices_reach_the_service(
         detail_after = cv2.Laplacian(after.mean(axis=2), cv2.CV_64F).var()
         assert detail_after < detail_before / 10
         assert block_edge_share(after, 1) < 0.5
+    assert errors == []
+
+
+PHONE_CASES = {
+    "heic": ("IMG_0001.HEIC", "image/heic", fx.heic, True),  # Chromium cannot draw HEIC
+    "avif": ("portrait.avif", "image/avif", fx.avif, False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PHONE_CASES))
+def test_phone_photo_with_a_face_comes_back_as_a_redacted_plain_jpeg(
+    stack: dict[str, Any],
+    new_context: NewContext,
+    skimage_data: Picture,
+    tmp_path: Path,
+    case: str,
+) -> None:
+    name, mime, encode, placeholder = PHONE_CASES[case]
+    original = decode(skimage_data("astronaut.png").read_bytes())
+    # Stored turned a quarter, with the turn in the container and EXIF holding a GPS block.
+    photo = tmp_path / name
+    photo.write_bytes(encode(cv2.rotate(original, cv2.ROTATE_90_COUNTERCLOCKWISE), 6, quality=95))
+    assert fx.SECRET in photo.read_bytes()
+    page, errors = open_page(new_context(locale="en-US"), stack["web"])
+    set_file(page, photo.name, mime, photo.read_bytes())
+    if placeholder:
+        expect(page.locator("#preview-unavailable")).to_be_visible()
+        expect(page.locator("#preview-unavailable")).to_contain_text("HEIC")
+        expect(page.locator("#preview-broken")).to_be_hidden()
+    else:
+        page.wait_for_function("() => document.getElementById('preview-img').naturalWidth > 0")
+    job_id = run_job(page, photo, mime)
+
+    job = requests.get(f"{stack['upload_api']}/jobs/{job_id}", timeout=30).json()
+    assert job["status"] == "done"
+    assert job["result"]["content_type"] == "image/jpeg"
+    shown = displayed_result(page)
+    assert shown[:3] == b"\xff\xd8\xff"
+    for needle in (fx.SECRET, b"Exif", b"xmpmeta", b"ftyp"):
+        assert needle not in shown
+    result = decode(shown)
+    assert result.shape == original.shape  # upright again
+    assert_faces_mosaicked(original, result, job)
+    assert errors == []
+
+
+def test_transparent_png_stays_png_and_a_chosen_format_wins(
+    stack: dict[str, Any], new_context: NewContext, skimage_data: Picture, tmp_path: Path
+) -> None:
+    coffee = decode(skimage_data("coffee.png").read_bytes())
+    alpha = np.zeros(coffee.shape[:2], np.uint8)
+    alpha[:, coffee.shape[1] // 2 :] = 255  # left half fully transparent
+    path = tmp_path / "cutout.png"
+    path.write_bytes(fx.encode(np.dstack([coffee, alpha]), ".png"))
+    page, errors = open_page(new_context(locale="en-US"), stack["web"])
+    expect(page.locator("#format-auto")).to_be_checked()
+    job_id = run_job(page, path, "image/png")
+    job = requests.get(f"{stack['upload_api']}/jobs/{job_id}", timeout=30).json()
+    assert job["result"]["content_type"] == "image/png"
+    out = cv2.imdecode(np.frombuffer(displayed_result(page), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert out is not None
+    assert out.shape == (*coffee.shape[:2], 4)
+    assert int(out[:, : coffee.shape[1] // 2 - 2, 3].max()) == 0
+    assert int(out[:, coffee.shape[1] // 2 + 2 :, 3].min()) == 255
+
+    page.click("#again-button")
+    page.click("label[for=format-webp]")
+    job_id = run_job(page, path, "image/png")
+    job = requests.get(f"{stack['upload_api']}/jobs/{job_id}", timeout=30).json()
+    assert job["result"]["content_type"] == "image/webp"
+    assert displayed_result(page)[8:12] == b"WEBP"
+    assert errors == []
+
+
+def test_batch_of_five_mixed_photos_with_one_bad_file_zip_and_delete_all(
+    stack: dict[str, Any], new_context: NewContext, skimage_data: Picture
+) -> None:
+    astronaut = decode(skimage_data("astronaut.png").read_bytes())
+    coffee = decode(skimage_data("coffee.png").read_bytes())
+    files: list[tuple[str, str, bytes]] = [
+        ("astronaut.png", "image/png", skimage_data("astronaut.png").read_bytes()),
+        ("coffee.jpg", "image/jpeg", fx.encode(coffee, ".jpg")),
+        ("IMG_0002.HEIC", "image/heic", fx.heic(astronaut, quality=90)),
+        ("cup.avif", "image/avif", fx.avif(coffee, quality=80)),
+        ("broken.jpg", "image/jpeg", b"this is not really a photo " * 40),
+    ]
+    page, errors = open_page(new_context(locale="en-US"), stack["web"])
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": n, "mimeType": m, "buffer": b} for n, m, b in files],
+    )
+    expect(page.locator("#batch-section")).to_be_visible()
+    expect(page.locator("#batch-list > li")).to_have_count(5)
+    expect(page.locator("#preview")).to_be_hidden()  # one photo's flow stays out of the way
+    with page.expect_response(lambda r: r.url.endswith("/uploads")):
+        page.click("#start-button")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#batch-list > li')]"
+        ".every(li => ['done', 'failed'].includes(li.dataset.status))",
+        timeout=PROCESS_WAIT_MS * 2,
+    )
+    rows = page.locator("#batch-list > li")
+    statuses = [rows.nth(i).get_attribute("data-status") for i in range(5)]
+    assert statuses == ["done", "done", "done", "done", "failed"]
+    expect(rows.nth(4).locator(".batch-error")).to_contain_text("not a picture we can read")
+    expect(rows.nth(0).locator(".batch-faces")).to_contain_text("face")
+    expect(rows.nth(2).locator(".batch-faces")).to_contain_text("face")
+    expect(page.locator("#batch-summary")).to_have_text("5 photos: 4 finished, 1 failed.")
+
+    with page.expect_download() as info:
+        page.click("#batch-download")
+    assert info.value.suggested_filename == "gazokako-results.zip"
+    zip_path = info.value.path()
+    assert zip_path is not None
+    with zipfile.ZipFile(zip_path) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+        assert names == [
+            "astronaut-gazokako.png",
+            "coffee-gazokako.jpg",
+            "IMG_0002-gazokako.jpg",
+            "cup-gazokako.jpg",
+        ]
+        for name in names:
+            data = archive.read(name)
+            assert fx.SECRET not in data and b"Exif" not in data
+            img = decode(data)
+            expected = astronaut if "astronaut" in name or "IMG" in name else coffee
+            assert img.shape == expected.shape, name
+
+    page.click("#batch-delete")
+    expect_message(page, "batch.deleted_all")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#batch-list > li')]"
+        ".every(li => li.dataset.status === 'deleted')"
+    )
     assert errors == []
