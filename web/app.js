@@ -4,6 +4,7 @@
 import { createApiClient, loadConfig, putFile } from "./api.js";
 import { createBatch } from "./batch.js";
 import { EXTENSION_BY_TYPE, createJobFlow } from "./flow.js";
+import { filesOfDrop, visibleFiles } from "./folder.js";
 import { hasMessage } from "./i18n.js";
 import { createView } from "./view.js";
 
@@ -49,6 +50,16 @@ el.fileInput.addEventListener("change", () => {
   chooseFiles(files);
 });
 
+// A whole folder, where the browser can choose one: each photo inside becomes its own job.
+if ("webkitdirectory" in el.folderInput) {
+  el.folderLabel.hidden = false;
+  el.folderInput.addEventListener("change", () => {
+    const files = visibleFiles(el.folderInput.files || []);
+    el.folderInput.value = "";
+    if (files.length) chooseFiles(files);
+  });
+}
+
 for (const type of ["dragenter", "dragover"]) {
   el.dropZone.addEventListener(type, (event) => {
     event.preventDefault();
@@ -62,9 +73,9 @@ el.dropZone.addEventListener("drop", () => el.dropZone.classList.remove("draggin
 // The whole page takes a dropped photo: one that misses the zone must not make the browser
 // navigate away to the file.
 window.addEventListener("dragover", (event) => event.preventDefault());
-window.addEventListener("drop", (event) => {
+window.addEventListener("drop", async (event) => {
   event.preventDefault();
-  const files = [...(event.dataTransfer?.files || [])];
+  const files = await filesOfDrop(event.dataTransfer);
   if (files.length) chooseFiles(files);
 });
 

@@ -13,6 +13,8 @@ export function createView(document) {
   const el = {
     form: $("job-form"),
     fileInput: $("file-input"),
+    folderInput: $("folder-input"),
+    folderLabel: $("folder-label"),
     dropZone: $("drop-zone"),
     preview: $("preview"),
     previewImg: $("preview-img"),

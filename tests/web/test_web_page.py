@@ -56,6 +56,29 @@ def test_language_follows_browser_and_switch_is_remembered(
     assert errors == []
 
 
+def test_a_chosen_folder_becomes_one_job_per_photo_inside_it(
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext, tmp_path: Path
+) -> None:
+    folder = tmp_path / "trip"
+    (folder / "day2").mkdir(parents=True)
+    (folder / "beach.jpg").write_bytes(small_jpeg())
+    (folder / "day2" / "dinner.jpg").write_bytes(small_jpeg())
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    url = serve_page({"api_base": fake_api.base})
+    page, errors = open_page(new_context(locale="en-US"), url)
+    expect(page.locator("#folder-label")).to_have_text("Choose a folder…")
+
+    page.set_input_files("#folder-input", folder)
+    expect(page.locator("#batch-section")).to_be_visible()
+    expect(page.locator("#batch-list > li")).to_have_count(2)
+    shown = sorted(
+        t.split(" — ")[0] for t in page.locator("#batch-list .batch-name").all_inner_texts()
+    )
+    assert shown == ["beach.jpg", "dinner.jpg"]  # the subfolder's photo too; no system file
+    expect(page.locator("#start-button")).to_be_enabled()
+    assert errors == []
+
+
 def test_wrong_type_too_large_and_empty_are_refused_before_any_request(
     serve_page: Serve, fake_api: FakeApi, new_context: NewContext, tmp_path: Path
 ) -> None:
