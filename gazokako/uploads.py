@@ -244,6 +244,10 @@ class UploadService:
                     if isinstance(b, dict)
                 ],
             }
+            # Boxes redacted unexamined when the detection budget ran out (fail closed); records
+            # from before the budget existed have no such field.
+            if isinstance(faces.get("unverified"), int):
+                out["faces"]["unverified"] = faces["unverified"]
         error = job.get("error")
         if isinstance(error, dict):
             out["error"] = {
