@@ -227,7 +227,9 @@ def test_concurrent_transactions_lose_no_update(clients: tuple[Any, str]) -> Non
         for future in [pool.submit(bump, client.firestore.transaction()) for _ in range(2)]:
             future.result()
     assert ref.get().to_dict() == {"n": 2}
-    assert len(runs) == 3 and sorted(runs)[:2] == [0, 0] and max(runs) == 1
+    # At least one run was refused and ran again on fresh data; under contention the emulator
+    # may abort both first attempts (its locks are pessimistic), so more runs are allowed.
+    assert len(runs) >= 3 and sorted(runs)[:2] == [0, 0] and max(runs) == 1
 
 
 def test_of_two_simultaneous_claims_exactly_one_wins(clients: tuple[Any, str]) -> None:
