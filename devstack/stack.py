@@ -26,6 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("storage", "pubsub", "firestore", "upload", "process", "bridge", "web")
 TOPIC = "gcs-uploads"
 SUBSCRIPTION = "eventarc-process"
+# The outcome topic automation subscribes to (JOBS_TOPIC), and the topic of review revisions
+# (REVISIONS_TOPIC) that the upload function publishes and the process function consumes.
+JOBS_TOPIC = "gazokako-jobs"
+REVISIONS_TOPIC = "gazokako-revisions"
 _env_lock = threading.Lock()
 
 
@@ -110,6 +114,9 @@ class Stack:
             "STORAGE_EMULATOR_HOST": self.url("storage"),
             "STORAGE_PUBLIC_URL": self.url("storage"),
             "FIRESTORE_EMULATOR_HOST": self.firestore_host,
+            "PUBSUB_EMULATOR_HOST": self.pubsub_host,
+            "JOBS_TOPIC": JOBS_TOPIC,
+            "REVISIONS_TOPIC": REVISIONS_TOPIC,
             "LOCAL_SIGNING_KEY_FILE": str(self.state_dir / "signing-key.json"),
             "ALLOWED_ORIGINS": f"http://127.0.0.1:{web},http://localhost:{web}",
             # Clients connect directly here, and every test shares 127.0.0.1: generous limits
@@ -159,6 +166,8 @@ class Stack:
             "storage": self.url("storage"),
             "firestore": self.firestore_host,
             "pubsub": self.pubsub_host,
+            "jobs_topic": JOBS_TOPIC,
+            "revisions_topic": REVISIONS_TOPIC,
             "uploads_bucket": self.uploads_bucket,
             "results_bucket": self.results_bucket,
             "project": self.project,
@@ -207,6 +216,11 @@ class Stack:
         with _pubsub_env(self.pubsub_host):
             publisher = pubsub_v1.PublisherClient()
             subscriber = pubsub_v1.SubscriberClient()
+        for topic_id in (JOBS_TOPIC, REVISIONS_TOPIC):
+            with contextlib.suppress(gexc.AlreadyExists):
+                publisher.create_topic(
+                    request={"name": publisher.topic_path(self.project, topic_id)}
+                )
         topic = publisher.topic_path(self.project, TOPIC)
         with contextlib.suppress(gexc.AlreadyExists):
             publisher.create_topic(request={"name": topic})

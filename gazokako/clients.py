@@ -11,11 +11,15 @@ import os
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, storage  # type: ignore[attr-defined]
 
 from gazokako.config import Config
+
+if TYPE_CHECKING:
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -35,6 +39,18 @@ class Clients:
     def firestore(self) -> firestore.Client:
         with self._lock:
             return firestore.Client(project=self.config.project)
+
+    @cached_property
+    def publisher(self) -> pubsub_v1.PublisherClient:
+        """Pub/Sub publisher; finds the emulator through PUBSUB_EMULATOR_HOST. Imported here so
+        an instance that never publishes does not pay for the import."""
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]  # noqa: PLC0415
+
+        with self._lock:
+            return pubsub_v1.PublisherClient()
+
+    def topic_path(self, topic_id: str) -> str:
+        return f"projects/{self.config.project}/topics/{topic_id}"
 
 
 _clients: Clients | None = None

@@ -94,6 +94,14 @@ class Config:
     # outcome) before the job is failed for good. A picture that kills the instance every time
     # (memory) must not be retried forever.
     max_attempts: int = 8
+    # Pub/Sub topic ids in this project (short names, not paths). JOBS_TOPIC: one message per
+    # terminal outcome (docs/JOBS.md); unset publishes nothing. REVISIONS_TOPIC: the upload
+    # function hands review revisions to the process function through it.
+    jobs_topic: str | None = None
+    revisions_topic: str | None = None
+    # How long an API job's source is kept after `done` so a person can review the boxes and
+    # have the photo rendered again from it (0: no review, the source goes at once).
+    review_window_seconds: int = 1800
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -127,6 +135,8 @@ class Config:
         for name, field_name in (
             ("SIGNER_SERVICE_ACCOUNT", "signer_service_account"),
             ("LOCAL_SIGNING_KEY_FILE", "local_signing_key_file"),
+            ("JOBS_TOPIC", "jobs_topic"),
+            ("REVISIONS_TOPIC", "revisions_topic"),
         ):
             if env.get(name):
                 given[field_name] = env[name]
@@ -153,4 +163,5 @@ _INT_SETTINGS: dict[str, tuple[str, int]] = {
     "RATE_LIMIT_READS_BURST": ("rate_limit_reads_burst", 1),
     "TRUSTED_PROXY_HOPS": ("trusted_proxy_hops", 0),
     "MAX_ATTEMPTS": ("max_attempts", 1),
+    "REVIEW_WINDOW_SECONDS": ("review_window_seconds", 0),
 }
