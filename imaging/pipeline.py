@@ -11,7 +11,7 @@ from .detect import detect_faces
 from .errors import ImagingError
 from .formats import upright_size
 from .ops import OPERATIONS, OpContext
-from .types import CONTENT_TYPES, Limits, Options, ProcessResult
+from .types import CONTENT_TYPES, FaceBox, Limits, Options, ProcessResult
 
 
 def process_image(
@@ -19,8 +19,13 @@ def process_image(
     ops: Sequence[str],
     options: Options = Options(),  # noqa: B008 - Options is frozen, sharing it is safe
     limits: Limits = Limits(),  # noqa: B008
+    *,
+    faces: Sequence[FaceBox] | None = None,
 ) -> ProcessResult:
-    """Run ``ops`` in order on the image in ``data``; every input problem is an ImagingError."""
+    """Run ``ops`` in order on the image in ``data``; every input problem is an ImagingError.
+
+    ``faces``, when given, are the face boxes to redact (upright source pixels, as detection
+    reports them): no detection runs, so a person's reviewed set is applied exactly."""
     names = validate_ops(ops)
     if options.max_side is not None and "resize" not in names:
         names = (*names, "resize")
@@ -47,7 +52,9 @@ def process_image(
     ctx = OpContext(options=options, alpha=decoded.alpha, scale=img.shape[1] / source_w)
     detector: str | None = None
     unverified = 0
-    if wants_faces:
+    if wants_faces and faces is not None:
+        ctx.faces = tuple(faces)
+    elif wants_faces:
         t1 = time.perf_counter()
         found = detect_faces(img, min_face=options.min_face)
         ctx.faces = found.faces

@@ -199,3 +199,30 @@ def test_detection_is_thread_safe() -> None:
         together = list(pool.map(lambda img: detect_mod.detect_faces(img).faces, images))
     assert together == alone
     assert all(len(faces) == 1 for faces in alone)
+
+
+def test_given_faces_are_redacted_without_detection() -> None:
+    """A reviewed box set is applied as given: a box over a plain area changes it, and an image
+    whose detector would find nothing there still gets exactly that box."""
+    import cv2
+    import numpy as np
+
+    from imaging import FaceBox, Options, process_image
+    from imaging.codec import decode
+    from imaging.types import Limits
+
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    ok, png = cv2.imencode(".png", pixels)
+    assert ok
+    box = FaceBox(x=100, y=60, w=40, h=40, score=1.0)
+    result = process_image(png.tobytes(), ["mosaic_faces"], Options(format="png"), faces=[box])
+    assert result.faces == (box,)
+    assert result.detector is None
+    assert "detect" not in result.timings
+    out = decode(result.data, Limits()).pixels
+    # Inside the box the noise is gone (blocks); far outside it is untouched.
+    assert not np.array_equal(out[70:90, 110:130], pixels[70:90, 110:130])
+    assert np.array_equal(out[150:, 200:], pixels[150:, 200:])
+    empty = process_image(png.tobytes(), ["mosaic_faces"], Options(format="png"), faces=[])
+    assert np.array_equal(decode(empty.data, Limits()).pixels, pixels)
