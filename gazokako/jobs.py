@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from gazokako.errors import TransientError, transient_on
 from gazokako.ids import source_object_name
@@ -42,6 +43,9 @@ TOMBSTONE_TTL = dt.timedelta(days=2)
 # An awaiting_upload job expires this long after its upload URL: the PUT cannot come later, and
 # an object written after the job expired belongs to no live job.
 AWAITING_UPLOAD_GRACE = dt.timedelta(minutes=5)
+# A done API job's source is kept for a review until this time (REVIEW_WINDOW_SECONDS after
+# its first `done`); then gazokako/sweep.py deletes it and removes the field (docs/JOBS.md).
+REVIEW_UNTIL = "review_until"
 
 
 class SourceDoc(TypedDict, total=False):
@@ -171,6 +175,26 @@ def _new_job(
     }
 
 
+def kept_for_review(origin: object, review_window_seconds: int) -> bool:
+    """Whether a done job's source outlives the record for a review: API jobs, window > 0."""
+    return origin == "api" and review_window_seconds > 0
+
+
+def source_retention_fields(
+    *, origin: object, now: dt.datetime, review_window_seconds: int, delete_originals: bool
+) -> dict[str, Any]:
+    """What a `done` record says of its source: kept for review until `review_until` (API jobs,
+    even with DELETE_ORIGINALS), else deleted right after the record (DELETE_ORIGINALS) or left
+    to the bucket's lifecycle rule. The caller deletes it when `kept_for_review` is false and
+    `delete_originals` true."""
+    if kept_for_review(origin, review_window_seconds):
+        return {
+            "source.deleted": False,
+            REVIEW_UNTIL: now + dt.timedelta(seconds=review_window_seconds),
+        }
+    return {"source.deleted": delete_originals, REVIEW_UNTIL: firestore.DELETE_FIELD}
+
+
 def failed_fields(code: str, message: str) -> dict[str, Any]:
     """What every failed outcome writes (with `JobStore.finish`'s stamps): the error, and no
     result, faces or detector, not even an older generation's. A failed job keeps no photo:
@@ -182,6 +206,7 @@ def failed_fields(code: str, message: str) -> dict[str, Any]:
         "faces": firestore.DELETE_FIELD,
         "detector": firestore.DELETE_FIELD,
         "source.deleted": True,
+        REVIEW_UNTIL: firestore.DELETE_FIELD,
     }
 
 
@@ -501,6 +526,98 @@ class JobStore:
         # NotFound: the tombstone's TTL came first.
         with transient_on("update the erased job"), contextlib.suppress(gexc.NotFound):
             self._ref(job_id).update({PENDING_ERASURE: firestore.DELETE_FIELD})
+
+    # -- the review window (gazokako/sweep.py) -------------------------------------------------
+    def ended_reviews(self, now: dt.datetime, *, limit: int) -> list[str]:
+        """Ids of jobs whose review window closed by `now`, oldest first. A range filter on one
+        field: Firestore's automatic single-field index serves it, no composite index."""
+        query = (
+            self._db.collection(COLLECTION)
+            .where(filter=FieldFilter(REVIEW_UNTIL, "<=", now))
+            .limit(limit)
+        )
+        with transient_on("find ended reviews"):
+            return [snap.id for snap in query.stream()]
+
+    def close_review(
+        self, job_id: str, now: dt.datetime, *, bucket: str, delete_source: bool
+    ) -> ReviewEnd:
+        """End a job's review window, re-checked in a transaction, before its source is touched.
+
+        Only a `done` (or `failed`) job whose `review_until` passed is closed; one being
+        rendered again (`processing`: a revision, or a newer generation) keeps its source until
+        its outcome, and the next sweep comes back to it. With `delete_source` the job is marked
+        `source.deleted` first, so no revision can start on it, and keeps `review_until` until
+        the caller reports the object deleted (`review_source_deleted`): a sweep that dies in
+        between leaves a marked job that the next sweep finds and finishes. Without it the
+        window just closes (the lifecycle rule removes the source)."""
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> ReviewEnd:
+            snap = ref.get(transaction=tx)
+            job = snap.to_dict() or {}
+            until = job.get(REVIEW_UNTIL)
+            if not snap.exists or until is None:
+                return ReviewEnd(ReviewOutcome.GONE)
+            if until > now:
+                return ReviewEnd(ReviewOutcome.OPEN)
+            source = job.get("source") or {}
+            if source.get("bucket") != bucket:
+                return ReviewEnd(ReviewOutcome.FOREIGN)
+            status = job.get("status")
+            if status not in TERMINAL:
+                return ReviewEnd(ReviewOutcome.BUSY)
+            # A failed job keeps no photo, whatever DELETE_ORIGINALS says.
+            if not (delete_source or status == FAILED):
+                tx.update(ref, {REVIEW_UNTIL: firestore.DELETE_FIELD, "updated_at": now})
+                return ReviewEnd(ReviewOutcome.CLOSED)
+            end = ReviewEnd(
+                ReviewOutcome.DELETE,
+                bucket=bucket,
+                name=str(source.get("name") or ""),
+                generation=int(source.get("generation") or 0),
+            )
+            if source.get("deleted") is not True:
+                tx.update(ref, {"source.deleted": True, "updated_at": now})
+            return end
+
+        return self._transact(attempt, "close a review")  # type: ignore[no-any-return]
+
+    def review_source_deleted(self, job_id: str, generation: int) -> None:
+        """The source generation of a closed review is gone: the job leaves the sweep's query.
+        Only if the job is still about that generation (a newer one has its own window)."""
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> None:
+            snap = ref.get(transaction=tx)
+            source = (snap.to_dict() or {}).get("source") or {}
+            if (
+                snap.exists
+                and source.get("deleted") is True
+                and int(source.get("generation") or 0) == generation
+            ):
+                tx.update(ref, {REVIEW_UNTIL: firestore.DELETE_FIELD})
+
+        self._transact(attempt, "finish a closed review")
+
+
+class ReviewOutcome(enum.Enum):
+    DELETE = "delete"  # the window closed and the job is marked: delete the source generation
+    CLOSED = "closed"  # the window closed; the source stays for the lifecycle rule
+    OPEN = "open"  # the window has not closed yet
+    BUSY = "busy"  # the job is being rendered again: its source stays until the outcome
+    GONE = "gone"  # no job, or no window any more (closed meanwhile, erased, failed)
+    FOREIGN = "foreign"  # the source is in another bucket than the sweep's
+
+
+@dataclass(frozen=True)
+class ReviewEnd:
+    outcome: ReviewOutcome
+    bucket: str = ""
+    name: str = ""
+    generation: int = 0
 
 
 # Field of a drop's tombstone while its source generation is not yet deleted.

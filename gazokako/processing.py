@@ -296,7 +296,12 @@ class ProcessService:
                 "source.format": result.source_format,
                 "source.width": result.source_width,
                 "source.height": result.source_height,
-                "source.deleted": self.config.delete_originals,
+                **jobs.source_retention_fields(
+                    origin=job.get("origin"),
+                    now=now,
+                    review_window_seconds=self.config.review_window_seconds,
+                    delete_originals=self.config.delete_originals,
+                ),
                 "result": {
                     "bucket": self.config.results_bucket,
                     "name": result_name,
@@ -331,7 +336,7 @@ class ProcessService:
         )
         # An older generation's result would otherwise stay behind with no record naming it.
         self._delete_result(job.get("result"), keep=result_name)
-        if self.config.delete_originals:
+        if self._deletes_at_once(job):
             self._delete_source(bucket, name, generation)
 
     def _fail(
@@ -400,8 +405,14 @@ class ProcessService:
         if int(job.get("generation") or 0) != generation:
             return
         status = job.get("status")
-        if status == jobs.FAILED or (self.config.delete_originals and status == jobs.DONE):
+        if status == jobs.FAILED or (status == jobs.DONE and self._deletes_at_once(job)):
             self._delete_source(bucket, name, generation)
+
+    def _deletes_at_once(self, job: Mapping[str, Any]) -> bool:
+        """Whether a done job's source goes right after the record: with DELETE_ORIGINALS,
+        unless it is kept for review (then gazokako/sweep.py deletes it when the window ends)."""
+        review = jobs.kept_for_review(job.get("origin"), self.config.review_window_seconds)
+        return self.config.delete_originals and not review
 
     # -- storage -------------------------------------------------------------------------------
     def _download(self, bucket: str, name: str, generation: int) -> bytes:

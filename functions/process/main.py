@@ -1,4 +1,6 @@
-"""Process function entry point: a CloudEvent for each object finalized in the uploads bucket.
+"""Process function entry points: `process_upload`, a CloudEvent for each object finalized in
+the uploads bucket; `sweep_reviews`, Cloud Scheduler's tick (through Pub/Sub and Eventarc) that
+deletes the sources whose review window closed. Both are deployed from this folder.
 
 Returning normally acknowledges the event (the job is done, failed, or the event was not ours or
 a duplicate); raising answers 500, and Eventarc delivers the event again with backoff.
@@ -15,6 +17,7 @@ from gazokako.clients import default_clients
 from gazokako.errors import TransientError
 from gazokako.logs import log_event
 from gazokako.processing import ProcessService
+from gazokako.sweep import sweep_review_sources
 
 _service: ProcessService | None = None
 
@@ -42,6 +45,22 @@ def process_upload(cloud_event: CloudEvent) -> None:
             ce_id=attributes.get("id"),
             error=type(exc).__name__,
             stack_trace="".join(traceback.format_tb(exc.__traceback__)),
+        )
+        raise RetryLater from None
+
+
+@functions_framework.cloud_event
+def sweep_reviews(cloud_event: CloudEvent) -> None:
+    """One sweep per tick; the message carries nothing. Its trigger does not retry: a run that
+    fails answers 500 and the next tick, minutes later, finds the same jobs again."""
+    try:
+        sweep_review_sources(default_clients())
+    except Exception as exc:
+        log_event(
+            "sweep.failed",
+            severity="WARNING" if isinstance(exc, TransientError) else "ERROR",
+            ce_id=cloud_event.get_attributes().get("id"),
+            error=type(exc).__name__,
         )
         raise RetryLater from None
 

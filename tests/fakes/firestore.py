@@ -17,9 +17,10 @@ exactly that, and the contract test fails if a library upgrade changes it.
 from __future__ import annotations
 
 import copy
+import operator
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -61,15 +62,51 @@ class FakeCollection:
         return FakeDocument(self._db, f"{self.id}/{doc_id}", doc_id)
 
     def where(self, *, filter: Any) -> FakeQuery:
-        """Equality on one (dotted) field: `where(filter=FieldFilter(path, "==", value))`."""
-        if filter.op_string != "==":
+        """One filter on one (dotted) field: `where(filter=FieldFilter(path, op, value))`, op
+        one of ==, <, <=, >, >= (a range on one field needs no composite index in Firestore)."""
+        if filter.op_string not in _COMPARE:
             raise NotImplementedError(f"the fake has no {filter.op_string!r} filter")
-        return FakeQuery(self, str(filter.field_path), filter.value)
+        return FakeQuery(self, str(filter.field_path), filter.op_string, filter.value)
+
+
+def _compare(op: str, value: Any, operand: Any) -> bool:
+    """Firestore compares a range filter only with values of the operand's own type (a missing
+    field matches nothing); equality is plain equality."""
+    if op == "==":
+        return bool(value == operand)
+    if value is None or isinstance(value, bool) != isinstance(operand, bool):
+        return False
+    numbers = (int, float)
+    same_kind = (isinstance(value, numbers) and isinstance(operand, numbers)) or isinstance(
+        value, type(operand)
+    )
+    return same_kind and bool(_COMPARE[op](value, operand))
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 class FakeQuery:
-    def __init__(self, collection: FakeCollection, path: str, value: Any) -> None:
-        self._collection, self._path, self._value = collection, path, value
+    def __init__(self, collection: FakeCollection, path: str, op: str, value: Any) -> None:
+        self._collection, self._path, self._op, self._value = collection, path, op, value
+        self._limit: int | None = None
+
+    def limit(self, count: int) -> FakeQuery:
+        query = FakeQuery(self._collection, self._path, self._op, self._value)
+        query._limit = count
+        return query
+
+    def _field(self, doc: dict[str, Any]) -> Any:
+        value: Any = doc
+        for part in self._path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
 
     def stream(self) -> Iterator[FakeSnapshot]:
         db, prefix = self._collection._db, f"{self._collection.id}/"
@@ -79,12 +116,12 @@ class FakeQuery:
                 for path, doc in sorted(db._docs.items())
                 if path.startswith(prefix) and "/" not in path[len(prefix) :]
             ]
-        for path, doc in found:
-            value: Any = doc
-            for part in self._path.split("."):
-                value = value.get(part) if isinstance(value, dict) else None
-            if value == self._value:
-                yield FakeSnapshot(path[len(prefix) :], doc)
+        matching = [(p, d) for p, d in found if _compare(self._op, self._field(d), self._value)]
+        if self._op != "==":
+            # As Firestore: a range filter orders by its field first, then by document id.
+            matching.sort(key=lambda item: self._field(item[1]))
+        for path, doc in matching[: self._limit]:
+            yield FakeSnapshot(path[len(prefix) :], doc)
 
 
 class FakeSnapshot:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from devstack.stack import Stack
 from gazokako import jobs
@@ -126,6 +127,40 @@ def test_firestore_delete_is_idempotent(clients: tuple[Any, str]) -> None:
     ref.delete()
     assert not ref.get().exists
     ref.delete()
+
+
+def test_firestore_range_query_on_one_field(clients: tuple[Any, str]) -> None:
+    """What the review sweep's query relies on (JobStore.ended_reviews): a range filter on one
+    timestamp field finds the documents at or below the bound, ordered by that field, skips
+    those without the field or with another type there, and honours a limit."""
+    client, _ = clients
+    collection = client.firestore.collection(f"contract-{secrets.token_hex(4)}")
+    t0 = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.UTC)
+    docs = {
+        "a": {"until": t0 + dt.timedelta(seconds=30)},
+        "b": {"until": t0 - dt.timedelta(seconds=5)},
+        "c": {"until": t0},
+        "d": {"until": t0 + dt.timedelta(days=1)},
+        "e": {"other": 1},
+        "f": {"until": "2026-11-29T11:00:00Z"},
+        "g": {"until": t0 - dt.timedelta(minutes=1)},
+    }
+    for doc_id, fields in docs.items():
+        collection.document(doc_id).create(fields)
+
+    def ids(query: Any) -> list[str]:
+        return [snap.id for snap in query.stream()]
+
+    bound = t0 + dt.timedelta(seconds=30)
+    query = collection.where(filter=FieldFilter("until", "<=", bound))
+    assert ids(query) == ["g", "b", "c", "a"]
+    assert ids(query.limit(2)) == ["g", "b"]
+    assert ids(collection.where(filter=FieldFilter("until", "<", bound))) == ["g", "b", "c"]
+    assert ids(collection.where(filter=FieldFilter("until", ">", t0))) == ["a", "d"]
+    # A document changed to a later time leaves the result; one whose field is removed too.
+    collection.document("b").update({"until": t0 + dt.timedelta(days=2)})
+    collection.document("g").update({"until": firestore.DELETE_FIELD})
+    assert ids(query) == ["c", "a"]
 
 
 # -- Firestore transactions (what JobStore's claim, finish, release and erase rest on) --------

@@ -113,7 +113,9 @@ def test_face_job_records_faces_and_detector(world: World) -> None:
 def test_originals_deleted_after_success_when_configured(
     make_world: Callable[..., World],
 ) -> None:
-    world = make_world(delete_originals=True)
+    # No review window (REVIEW_WINDOW_SECONDS=0): the original goes right after the record
+    # (with a window it is kept for review first: tests/process/test_sweep.py).
+    world = make_world(delete_originals=True, review_window_seconds=0)
     job_id = world.new_api_job(["grayscale"])
     data = world.put(source_object_name(job_id), _png())
     world.deliver(data)

@@ -1,0 +1,95 @@
+"""The review window's end: delete the sources kept for review once their window has closed.
+
+A done API job keeps its source for REVIEW_WINDOW_SECONDS (its `review_until`, docs/JOBS.md),
+so a person can have the photo rendered again from it. Bucket lifecycle rules count in days, so
+something must come by every few minutes: in production Cloud Scheduler publishes to a topic
+whose Eventarc trigger runs `sweep_reviews` (functions/process/main.py, docs/DEPLOY.md);
+locally the dev stack runs `devstack.sweeper` on a period. Both call `sweep_review_sources`.
+
+Each job is closed in a transaction before its object is touched (`JobStore.close_review`):
+one being rendered again (`processing`) is skipped and comes back on a later run, and a job
+marked `source.deleted` keeps `review_until` until its object is gone, so a sweep that dies
+between the two steps leaves nothing the next one does not find. Deletes are generation-pinned
+(`jobs.delete_generation`) and idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+
+from gazokako import jobs
+from gazokako.clients import Clients
+from gazokako.errors import TransientError
+from gazokako.logs import log_event
+
+__all__ = ["DEFAULT_LIMIT", "SweepSummary", "sweep_review_sources"]
+
+# Jobs looked at per run. A run every few minutes meets the windows that closed since the last
+# one; a backlog beyond this is taken up by the next runs.
+DEFAULT_LIMIT = 500
+
+
+@dataclass
+class SweepSummary:
+    """What one run did, by job: counts only (a job id is never logged)."""
+
+    found: int = 0  # jobs whose review_until had passed when the run queried
+    deleted: int = 0  # sources deleted, their jobs marked source.deleted
+    closed: int = 0  # windows closed with the source left to the lifecycle rule
+    busy: int = 0  # being rendered again: left for a later run
+    open: int = 0  # window reopened meanwhile (a newer generation): left alone
+    gone: int = 0  # erased, expired or closed by another run meanwhile
+    foreign: int = 0  # the source lies in another bucket than this deployment's
+    retry: int = 0  # a transient error: the job is left for the next run
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def sweep_review_sources(
+    clients: Clients, *, now: dt.datetime | None = None, limit: int = DEFAULT_LIMIT
+) -> SweepSummary:
+    """Delete the source of every job whose review window closed by `now` (default: the clock).
+
+    With DELETE_ORIGINALS off
+    the windows are closed and the sources left to the bucket's lifecycle rule. Raises
+    TransientError only if the query itself fails; a job that fails is left for the next run.
+    """
+    store = jobs.JobStore(clients.firestore)
+    now = now or jobs.utcnow()
+    summary = SweepSummary()
+    ids = store.ended_reviews(now, limit=limit)
+    summary.found = len(ids)
+    for job_id in ids:
+        try:
+            outcome = _sweep_one(clients, store, job_id, now)
+        except TransientError:
+            outcome = "retry"
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+    log_event(
+        "sweep.done",
+        found=summary.found,
+        deleted=summary.deleted,
+        closed=summary.closed,
+        busy=summary.busy,
+        open=summary.open,
+        gone=summary.gone,
+        foreign=summary.foreign,
+        retry=summary.retry,
+        more=summary.found >= limit,
+    )
+    return summary
+
+
+def _sweep_one(clients: Clients, store: jobs.JobStore, job_id: str, now: dt.datetime) -> str:
+    config = clients.config
+    end = store.close_review(
+        job_id, now, bucket=config.uploads_bucket, delete_source=config.delete_originals
+    )
+    if end.outcome is not jobs.ReviewOutcome.DELETE:
+        return str(end.outcome.value)
+    if end.name:
+        jobs.delete_generation(clients.storage.bucket(end.bucket), end.name, end.generation)
+    store.review_source_deleted(job_id, end.generation)
+    return "deleted"
