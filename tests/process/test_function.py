@@ -7,7 +7,7 @@ import json
 import secrets
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +104,37 @@ def test_other_event_types_and_buckets_are_acked_and_ignored(
     other = fn.send({**data, "bucket": world.config.results_bucket})
     assert 200 <= other.status_code < 300
     assert world.job(job_id)["status"] == "awaiting_upload"
+
+
+def test_the_sweep_entry_point_closes_the_windows_that_ended(
+    world: World, function: Callable[[], Function]
+) -> None:
+    """`sweep_reviews`, as Cloud Scheduler's tick reaches it (a Pub/Sub message through
+    Eventarc): one run over the jobs whose review window closed. DELETE_ORIGINALS is off here,
+    so the window closes and the source stays for the lifecycle rule (tests/process/test_sweep.py
+    has the deletions)."""
+    function()  # the environment and clients, as for process_upload
+    app = functions_framework.create_app(
+        target="sweep_reviews", source=str(SOURCE), signature_type="cloudevent"
+    )
+    job_id = world.new_api_job(["grayscale"])
+    data = world.put(source_object_name(job_id), skimage_image("coffee.png"))
+    world.deliver(data)
+    assert world.job(job_id)["review_until"] > datetime.now(UTC)
+    world.store.update(job_id, {"review_until": datetime.now(UTC) - timedelta(seconds=1)})
+    tick = {"message": {"data": "", "messageId": "1"}, "subscription": "projects/p/subscriptions/s"}
+    resp = app.test_client().post(
+        "/",
+        data=json.dumps(tick),
+        headers={
+            "ce-specversion": "1.0",
+            "ce-id": secrets.token_hex(8),
+            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+            "ce-source": "//pubsub.googleapis.com/projects/p/topics/gazokako-sweep",
+            "Content-Type": "application/json",
+        },
+    )
+    assert 200 <= resp.status_code < 300, resp.text
+    job = world.job(job_id)
+    assert "review_until" not in job and job["source"]["deleted"] is False
+    assert world.clients.storage.bucket(data["bucket"]).get_blob(data["name"]) is not None
