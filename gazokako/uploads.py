@@ -248,6 +248,10 @@ class UploadService:
             # from before the budget existed have no such field.
             if isinstance(faces.get("unverified"), int):
                 out["faces"]["unverified"] = faces["unverified"]
+        # While the original is kept for review (docs/JOBS.md): when the window closes.
+        review_until = iso(job.get(jobs.REVIEW_UNTIL))
+        if review_until is not None and job.get("status") != jobs.DELETED:
+            out["review_until"] = review_until
         error = job.get("error")
         if isinstance(error, dict):
             out["error"] = {

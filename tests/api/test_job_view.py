@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from google.cloud import firestore
 
 from gazokako import jobs
 from tests.api.inprocess import InProcessApi
@@ -35,3 +38,14 @@ def test_faces_redacted_unexamined_are_reported(client: InProcessApi) -> None:
 def test_a_record_from_before_the_budget_answers_without_it(client: InProcessApi) -> None:
     job = _finished_with_faces(client, {"count": 1, "boxes": [BOX]})
     assert job["faces"] == {"count": 1, "boxes": [BOX]}
+
+
+def test_review_until_is_shown_while_the_original_is_kept(client: InProcessApi) -> None:
+    created = client.post("/uploads", json=GOOD).json()
+    ref = client.clients.firestore.collection(jobs.COLLECTION).document(created["id"])
+    until = dt.datetime(2026, 11, 29, 12, 30, 0, 250000, tzinfo=dt.UTC)
+    ref.update({"status": "done", jobs.REVIEW_UNTIL: until})
+    assert client.get(created["status_url"]).json()["review_until"] == "2026-11-29T12:30:00.250000Z"
+    # The sweep deleted the original: no window any more.
+    ref.update({"source.deleted": True, jobs.REVIEW_UNTIL: firestore.DELETE_FIELD})
+    assert "review_until" not in client.get(created["status_url"]).json()
