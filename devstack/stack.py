@@ -30,6 +30,9 @@ SUBSCRIPTION = "eventarc-process"
 # (REVISIONS_TOPIC) that the upload function publishes and the process function consumes.
 JOBS_TOPIC = "gazokako-jobs"
 REVISIONS_TOPIC = "gazokako-revisions"
+# The review sweep's period (seconds) unless GAZOKAKO_SWEEP_EVERY names another; production runs
+# it every 5 minutes (infra/sweep.tf).
+SWEEP_EVERY = 30.0
 _env_lock = threading.Lock()
 
 
@@ -67,6 +70,7 @@ class Stack:
         env: Mapping[str, str] | None = None,
         process_env: Mapping[str, str] | None = None,
         bridge_args: Sequence[str] = (),
+        sweep_every: float | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
@@ -84,6 +88,8 @@ class Stack:
         self.process_env = dict(process_env or {})
         # Extra devstack.bridge flags, e.g. fault injection (--duplicate-rate, --max-delay ...).
         self.bridge_args = list(bridge_args)
+        # Seconds between two runs of the review sweep (Cloud Scheduler's tick in production).
+        self.sweep_every = sweep_every or float(env.get("GAZOKAKO_SWEEP_EVERY") or SWEEP_EVERY)
         self.procs: dict[str, ManagedProcess] = {}
         self.urls: dict[str, Any] = {}
 
@@ -327,6 +333,12 @@ class Stack:
                 *self.bridge_args,
             ],
             {"PUBSUB_EMULATOR_HOST": self.pubsub_host},
+        )
+        # Cloud Scheduler's part: the review sweep with the process function's settings.
+        self._spawn(
+            "sweep",
+            [sys.executable, "-m", "devstack.sweeper", "--every", str(self.sweep_every)],
+            {**fenv, **self.process_env},
         )
         self._spawn(
             "web",
