@@ -115,6 +115,8 @@ resource "google_cloudfunctions2_function" "process" {
     service_account_email          = google_service_account.process.email
     environment_variables = merge(local.common_env, {
       DELETE_ORIGINALS = tostring(var.delete_originals)
+      # An API job's original is kept this long after done for a review (infra/sweep.tf).
+      REVIEW_WINDOW_SECONDS = tostring(var.review_window_seconds)
       # A claim outlives one attempt, so a redelivery never takes over a job still running.
       LEASE_SECONDS = tostring(var.process_timeout_seconds + 60)
     })

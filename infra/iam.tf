@@ -1,7 +1,7 @@
 # One runtime identity per function, one for the trigger, one for the builds. Every grant is
 # the narrowest role on the narrowest resource the code needs; none is primitive or public.
 # The accounts are created by the one-time bootstrap (docs/DEPLOY.md, step 3) and adopted by
-# imports.tf, so the deployer holds service-account rights on these four only. Each
+# imports.tf, so the deployer holds service-account rights on these five only. Each
 # project-level role granted here must also be listed in the deployer's IAM condition there
 # (tests/deploy/test_deploy_build.py checks it).
 
@@ -21,6 +21,12 @@ resource "google_service_account" "trigger" {
   account_id   = "${var.name_prefix}-trigger"
   display_name = "gazokako Eventarc trigger"
   description  = "Delivers uploads-bucket finalize events to the process function."
+}
+
+resource "google_service_account" "sweep" {
+  account_id   = "${var.name_prefix}-sweep"
+  display_name = "gazokako review sweep (runtime)"
+  description  = "Deletes originals whose review window closed; reads and marks job documents."
 }
 
 resource "google_service_account" "build" {
@@ -82,6 +88,23 @@ resource "google_project_iam_member" "process_firestore" {
   member  = "serviceAccount:${google_service_account.process.email}"
 }
 
+# --- review sweep (sweep.tf) ---------------------------------------------------------------
+
+# Deletes originals once their review window closed (generation-pinned). objectUser is the
+# narrowest predefined role with delete; it gets no access to the results bucket.
+resource "google_storage_bucket_iam_member" "sweep_uploads" {
+  bucket = google_storage_bucket.uploads.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.sweep.email}"
+}
+
+# Queries jobs by review_until and marks them, in transactions.
+resource "google_project_iam_member" "sweep_firestore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.sweep.email}"
+}
+
 # --- Eventarc trigger -------------------------------------------------------------------------
 
 resource "google_project_iam_member" "trigger_receives_events" {
@@ -90,11 +113,20 @@ resource "google_project_iam_member" "trigger_receives_events" {
   member  = "serviceAccount:${google_service_account.trigger.email}"
 }
 
-# The trigger may invoke the process function and nothing else.
+# The trigger may invoke the process function (and the sweep, below) and nothing else.
 resource "google_cloud_run_service_iam_member" "trigger_invokes_process" {
   project  = var.project_id
   location = google_cloudfunctions2_function.process.location
   service  = google_cloudfunctions2_function.process.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+# ... and the review sweep, on Cloud Scheduler's tick (a Pub/Sub trigger, sweep.tf).
+resource "google_cloud_run_service_iam_member" "trigger_invokes_sweep" {
+  project  = var.project_id
+  location = google_cloudfunctions2_function.sweep.location
+  service  = google_cloudfunctions2_function.sweep.name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.trigger.email}"
 }

@@ -1,4 +1,4 @@
-# The four service accounts are created once by the project's owner (docs/DEPLOY.md, step 3),
+# The five service accounts are created once by the project's owner (docs/DEPLOY.md, step 3),
 # not by Terraform: only then can the deployer be given rights on exactly these accounts
 # (acting as them, managing them) instead of on every service account in the project, which
 # would include accounts far more powerful than itself. Terraform adopts them here and
@@ -21,4 +21,9 @@ import {
 import {
   to = google_service_account.build
   id = "projects/${var.project_id}/serviceAccounts/${var.name_prefix}-build@${var.project_id}.iam.gserviceaccount.com"
+}
+
+import {
+  to = google_service_account.sweep
+  id = "projects/${var.project_id}/serviceAccounts/${var.name_prefix}-sweep@${var.project_id}.iam.gserviceaccount.com"
 }

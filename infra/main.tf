@@ -3,6 +3,7 @@ locals {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    "cloudscheduler.googleapis.com", # the review sweep's tick (sweep.tf)
     "eventarc.googleapis.com",
     "firebase.googleapis.com",
     "firebaserules.googleapis.com", # Firestore security rules (rules.tf)

@@ -33,6 +33,11 @@ output "process_function" {
   value       = google_cloudfunctions2_function.process.name
 }
 
+output "sweep_function" {
+  description = "Name of the review sweep function (deletes originals whose review window closed)."
+  value       = google_cloudfunctions2_function.sweep.name
+}
+
 output "allowed_origins" {
   description = "Origins the API and the uploads bucket accept from browsers."
   value       = local.allowed_origins

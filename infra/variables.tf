@@ -60,9 +60,26 @@ variable "results_retention_days" {
 }
 
 variable "delete_originals" {
-  description = "The process function deletes each original once its result is written."
+  description = "The process function deletes each original once its result is written (an API job's after its review window, see review_window_seconds)."
   type        = bool
   default     = true
+}
+
+variable "review_window_seconds" {
+  description = "A done API job keeps its original this long, so a person can review the face boxes and have the photo rendered again from it; then the sweep deletes it. 0: no review, the original goes at once."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.review_window_seconds >= 0 && var.review_window_seconds <= 86400
+    error_message = "review_window_seconds must be between 0 and 86400 (the uploads lifecycle rule removes originals after days anyway)."
+  }
+}
+
+variable "sweep_schedule" {
+  description = "Cloud Scheduler cron (UTC) of the review sweep; the window's end is late by at most one period."
+  type        = string
+  default     = "*/5 * * * *"
 }
 
 variable "max_upload_bytes" {

@@ -8,7 +8,11 @@ import pytest
 
 from tests.deploy import hcl
 
-FUNCTIONS = ("upload", "process")
+FUNCTIONS = ("upload", "process", "sweep")
+# The zip each function is built from (scripts/stage.py): the sweep is another entry point of
+# the process function's folder.
+SOURCE_OF = {"upload": "upload", "process": "process", "sweep": "process"}
+ENTRY_POINT = {"upload": "upload_api", "process": "process_upload", "sweep": "sweep_reviews"}
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 # The single anonymous grant: browsers call the upload API (see infra/public.tf).
@@ -79,9 +83,13 @@ def test_the_results_bucket_never_triggers_anything(tf: hcl.Config) -> None:
                 assert "google_storage_bucket.results" not in str(leaf), (
                     f"{block.address}.{path} makes the results bucket a trigger source"
                 )
-    # Exactly one trigger in the whole configuration: the one checked above.
+    # Exactly two triggers in the whole configuration: the uploads bucket's checked above,
+    # and the review sweep's tick (a Pub/Sub topic, test_the_sweep_runs_on_a_schedule).
     triggers = [b for b in tf.blocks if b.type in trigger_types or "event_trigger" in b.body]
-    assert [b.address for b in triggers] == ["google_cloudfunctions2_function.process"]
+    assert sorted(b.address for b in triggers) == [
+        "google_cloudfunctions2_function.process",
+        "google_cloudfunctions2_function.sweep",
+    ]
 
 
 def test_only_the_upload_api_invoker_is_public(tf: hcl.Config) -> None:
@@ -121,12 +129,13 @@ def test_each_function_runs_as_its_own_account(tf: hcl.Config) -> None:
         for name in FUNCTIONS
     }
     assert accounts == {name: f"${{google_service_account.{name}.email}}" for name in FUNCTIONS}
-    trigger = hcl.one(_function(tf, "process").body, "event_trigger")["service_account_email"]
-    assert trigger == "${google_service_account.trigger.email}"
+    for name in ("process", "sweep"):
+        trigger = hcl.one(_function(tf, name).body, "event_trigger")["service_account_email"]
+        assert trigger == "${google_service_account.trigger.email}"
     builds = {hcl.one(_function(tf, n).body, "build_config")["service_account"] for n in FUNCTIONS}
     assert builds == {"${google_service_account.build.id}"}
     ids = [b.body["account_id"] for b in tf.of_type("google_service_account")]
-    assert len(ids) == len(set(ids)) == 4
+    assert len(ids) == len(set(ids)) == 5
 
 
 def test_the_upload_api_signs_as_itself(tf: hcl.Config) -> None:
@@ -160,6 +169,8 @@ def test_bucket_access_follows_the_flow(tf: hcl.Config) -> None:
         uploads: "roles/storage.objectUser",
         results: "roles/storage.objectUser",
     }
+    # The sweep deletes originals and nothing else: no results bucket.
+    assert _bucket_grants(tf, "sweep") == {uploads: "roles/storage.objectUser"}
     assert _bucket_grants(tf, "trigger") == {}
     # Nobody gets storage on the whole project without a condition that excludes our buckets.
     for block in tf.of_type("google_project_iam_member"):
@@ -168,15 +179,43 @@ def test_bucket_access_follows_the_flow(tf: hcl.Config) -> None:
             assert "gcf-v2-" in expression, block.address
 
 
-def test_the_trigger_may_invoke_only_the_process_function(tf: hcl.Config) -> None:
+def test_the_trigger_may_invoke_only_the_process_and_sweep_functions(tf: hcl.Config) -> None:
     grants = [
         b
         for b in tf.of_type("google_cloud_run_service_iam_member")
         if "google_service_account.trigger" in str(b.body["member"])
     ]
-    assert len(grants) == 1
-    assert grants[0].body["service"] == "${google_cloudfunctions2_function.process.name}"
-    assert grants[0].body["role"] == "roles/run.invoker"
+    assert sorted(g.body["service"] for g in grants) == [
+        "${google_cloudfunctions2_function.process.name}",
+        "${google_cloudfunctions2_function.sweep.name}",
+    ]
+    assert {g.body["role"] for g in grants} == {"roles/run.invoker"}
+
+
+def test_the_sweep_runs_on_a_schedule_through_its_own_topic(tf: hcl.Config) -> None:
+    """Lifecycle rules count in days; the review window (minutes) ends by a scheduled sweep:
+    Cloud Scheduler -> Pub/Sub topic -> Eventarc -> the sweep function (docs/DEPLOY.md)."""
+    topic = "${google_pubsub_topic.sweep.id}"
+    job = tf.get("google_cloud_scheduler_job", "sweep").body
+    assert hcl.one(job, "pubsub_target")["topic_name"] == topic
+    assert job["schedule"] == "${var.sweep_schedule}"
+    assert tf.variables["sweep_schedule"]["default"] == "*/5 * * * *"
+    trigger = hcl.one(_function(tf, "sweep").body, "event_trigger")
+    assert trigger["event_type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    assert trigger["pubsub_topic"] == topic
+    # A failed run is not retried: the next tick comes within minutes.
+    assert trigger["retry_policy"] == "RETRY_POLICY_DO_NOT_RETRY"
+    service = hcl.one(_function(tf, "sweep").body, "service_config")
+    assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+    assert service["max_instance_count"] == 1
+    # The sweep follows the process function's DELETE_ORIGINALS, and the process function
+    # keeps originals for the window the variable names.
+    assert _env(tf, "sweep")["DELETE_ORIGINALS"] == _env(tf, "process")["DELETE_ORIGINALS"]
+    window = _env(tf, "process")["REVIEW_WINDOW_SECONDS"]
+    assert window == "${tostring(var.review_window_seconds)}"
+    assert int(tf.variables["review_window_seconds"]["default"]) == 1800
+    # The lifecycle rule on the uploads bucket stays as the backstop.
+    assert "cloudscheduler.googleapis.com" in tf.locals["services"]
 
 
 @pytest.mark.parametrize("bucket", ["uploads", "results", "sources"])
@@ -221,10 +260,11 @@ def test_firestore_expires_jobs_and_drop_mappings(tf: hcl.Config) -> None:
 
 
 def test_entry_points_exist_in_the_function_sources(tf: hcl.Config) -> None:
-    for name, entry in {"upload": "upload_api", "process": "process_upload"}.items():
+    for name, entry in ENTRY_POINT.items():
         assert hcl.one(_function(tf, name).body, "build_config")["entry_point"] == entry
-        source = (hcl.ROOT / "functions" / name / "main.py").read_text(encoding="utf-8")
-        assert re.search(rf"^def {entry}\(", source, re.M), f"{name}/main.py lacks {entry}()"
+        folder = SOURCE_OF[name]
+        source = (hcl.ROOT / "functions" / folder / "main.py").read_text(encoding="utf-8")
+        assert re.search(rf"^def {entry}\(", source, re.M), f"{folder}/main.py lacks {entry}()"
 
 
 def test_environment_names_are_the_ones_the_code_reads(tf: hcl.Config) -> None:
@@ -256,10 +296,15 @@ def test_process_sizing_is_one_image_per_instance(tf: hcl.Config) -> None:
 
 def test_sources_come_from_the_staged_zips(tf: hcl.Config) -> None:
     for name in FUNCTIONS:
-        obj = tf.get("google_storage_bucket_object", f"{name}_source").body
-        assert obj["source"] == f"${{local.{name}_zip}}"
-        assert tf.locals[f"{name}_zip"] == f"${{path.module}}/../build/{name}.zip"
-        assert f"filemd5(local.{name}_zip)" in obj["name"]
+        folder = SOURCE_OF[name]
+        obj = tf.get("google_storage_bucket_object", f"{folder}_source").body
+        assert obj["source"] == f"${{local.{folder}_zip}}"
+        storage = hcl.one(
+            hcl.one(hcl.one(_function(tf, name).body, "build_config"), "source"), "storage_source"
+        )
+        assert storage["object"] == f"${{google_storage_bucket_object.{folder}_source.name}}"
+        assert tf.locals[f"{folder}_zip"] == f"${{path.module}}/../build/{folder}.zip"
+        assert f"filemd5(local.{folder}_zip)" in obj["name"]
 
 
 def test_every_checkov_skip_is_justified() -> None:
