@@ -8,6 +8,7 @@ they also replace the committed ones in docs/screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -126,6 +127,11 @@ def test_mosaic_on_desktop_in_english_then_download_and_delete(
     expect(page.locator("#faces-count")).to_have_text(expected)
     expect(page.locator("#upload-pct")).to_contain_text("100%")
     expect(page.locator("#status")).to_have_text("Done.")
+    # The original is kept for the review window (REVIEW_WINDOW_SECONDS, 30 minutes here).
+    assert job["review_until"]
+    expect(page.locator("#review-note")).to_have_text(
+        re.compile(r"^Your original is kept for about (29|30) more minute\(s\) .* deleted\.$")
+    )
 
     original = decode(astronaut.read_bytes())
     shown = displayed_result(page)
@@ -171,6 +177,7 @@ def test_grayscale_and_mosaic_at_phone_width_in_japanese(
     assert job["ops"] == ["grayscale", "mosaic_faces"]
     expect(page.locator("#faces-count")).to_contain_text("顔が")
     expect(page.locator("#status")).to_have_text("完了しました。")
+    expect(page.locator("#review-note")).to_have_text(re.compile(r"元の写真はあと約(29|30)分保管"))
     result = decode(displayed_result(page))
     assert np.array_equal(result[..., 0], result[..., 1])
     assert np.array_equal(result[..., 1], result[..., 2])
