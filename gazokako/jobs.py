@@ -528,16 +528,18 @@ class JobStore:
             self._ref(job_id).update({PENDING_ERASURE: firestore.DELETE_FIELD})
 
     # -- the review window (gazokako/sweep.py) -------------------------------------------------
-    def ended_reviews(self, now: dt.datetime, *, limit: int) -> list[str]:
-        """Ids of jobs whose review window closed by `now`, oldest first. A range filter on one
-        field: Firestore's automatic single-field index serves it, no composite index."""
-        query = (
-            self._db.collection(COLLECTION)
-            .where(filter=FieldFilter(REVIEW_UNTIL, "<=", now))
-            .limit(limit)
-        )
+    def ended_reviews(
+        self, now: dt.datetime, *, limit: int, after: dt.datetime | None = None
+    ) -> list[tuple[str, dt.datetime]]:
+        """(id, review_until) of jobs whose review window closed by `now`, oldest first, from
+        just `after` a previous page's last time if given. Range filters on one field only:
+        Firestore's automatic single-field index serves them, no composite index."""
+        query = self._db.collection(COLLECTION).where(filter=FieldFilter(REVIEW_UNTIL, "<=", now))
+        if after is not None:
+            query = query.where(filter=FieldFilter(REVIEW_UNTIL, ">", after))
         with transient_on("find ended reviews"):
-            return [snap.id for snap in query.stream()]
+            snaps = list(query.limit(limit).stream())
+        return [(snap.id, snap.get(REVIEW_UNTIL)) for snap in snaps]
 
     def close_review(
         self, job_id: str, now: dt.datetime, *, bucket: str, delete_source: bool

@@ -62,11 +62,7 @@ class FakeCollection:
         return FakeDocument(self._db, f"{self.id}/{doc_id}", doc_id)
 
     def where(self, *, filter: Any) -> FakeQuery:
-        """One filter on one (dotted) field: `where(filter=FieldFilter(path, op, value))`, op
-        one of ==, <, <=, >, >= (a range on one field needs no composite index in Firestore)."""
-        if filter.op_string not in _COMPARE:
-            raise NotImplementedError(f"the fake has no {filter.op_string!r} filter")
-        return FakeQuery(self, str(filter.field_path), filter.op_string, filter.value)
+        return FakeQuery(self).where(filter=filter)
 
 
 def _compare(op: str, value: Any, operand: Any) -> bool:
@@ -93,20 +89,29 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 
 
 class FakeQuery:
-    def __init__(self, collection: FakeCollection, path: str, op: str, value: Any) -> None:
-        self._collection, self._path, self._op, self._value = collection, path, op, value
-        self._limit: int | None = None
+    """Filters on (dotted) fields, `where(filter=FieldFilter(path, op, value))` with op one of
+    ==, <, <=, >, >=, and a limit. Range filters may name one field only, as in Firestore
+    without a composite index; the results are ordered by it, then by document id."""
+
+    def __init__(
+        self,
+        collection: FakeCollection,
+        filters: tuple[tuple[str, str, Any], ...] = (),
+        limit: int | None = None,
+    ) -> None:
+        self._collection, self._filters, self._limit = collection, filters, limit
+
+    def where(self, *, filter: Any) -> FakeQuery:
+        op, path = filter.op_string, str(filter.field_path)
+        if op not in _COMPARE:
+            raise NotImplementedError(f"the fake has no {op!r} filter")
+        ranges = {p for p, o, _ in self._filters if o != "=="}
+        if op != "==" and ranges - {path}:
+            raise NotImplementedError("range filters on two fields need a composite index")
+        return FakeQuery(self._collection, (*self._filters, (path, op, filter.value)), self._limit)
 
     def limit(self, count: int) -> FakeQuery:
-        query = FakeQuery(self._collection, self._path, self._op, self._value)
-        query._limit = count
-        return query
-
-    def _field(self, doc: dict[str, Any]) -> Any:
-        value: Any = doc
-        for part in self._path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        return value
+        return FakeQuery(self._collection, self._filters, count)
 
     def stream(self) -> Iterator[FakeSnapshot]:
         db, prefix = self._collection._db, f"{self._collection.id}/"
@@ -116,12 +121,24 @@ class FakeQuery:
                 for path, doc in sorted(db._docs.items())
                 if path.startswith(prefix) and "/" not in path[len(prefix) :]
             ]
-        matching = [(p, d) for p, d in found if _compare(self._op, self._field(d), self._value)]
-        if self._op != "==":
+        matching = [
+            (p, d)
+            for p, d in found
+            if all(_compare(op, _field(d, path), value) for path, op, value in self._filters)
+        ]
+        ranged = [path for path, op, _ in self._filters if op != "=="]
+        if ranged:
             # As Firestore: a range filter orders by its field first, then by document id.
-            matching.sort(key=lambda item: self._field(item[1]))
+            matching.sort(key=lambda item: _field(item[1], ranged[0]))
         for path, doc in matching[: self._limit]:
             yield FakeSnapshot(path[len(prefix) :], doc)
+
+
+def _field(doc: dict[str, Any], path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 class FakeSnapshot:

@@ -216,3 +216,20 @@ def test_delete_inside_the_window_erases_at_once(review_world: World) -> None:
     assert not _source_there(world, data)
     assert world.job(job_id)["status"] == "deleted"
     assert "review_until" not in world.job(job_id)
+
+
+def test_a_run_takes_pages_past_jobs_that_stay(review_world: World) -> None:
+    """Pages follow review_until, each after the last one's latest time, so jobs that stay in
+    the query (being rendered again; on the emulator, other tests' jobs) hold up no others."""
+    world = review_world
+    busy = [_done_api_job(world)[0] for _ in range(3)]
+    for job_id in busy:
+        world.store.update(job_id, {"status": jobs.PROCESSING})
+    done = [_done_api_job(world)[0] for _ in range(3)]
+    until = max(world.job(j)["review_until"] for j in done)
+    one_page = sweep_review_sources(world.clients, now=until, limit=2, pages=1)
+    assert one_page.deleted == 0 and one_page.found == 2
+    summary = sweep_review_sources(world.clients, now=until, limit=2, pages=10_000)
+    assert summary.deleted == 3 and summary.busy == 3
+    assert all(world.job(j)["source"]["deleted"] is True for j in done)
+    assert all(world.job(j)["source"]["deleted"] is False for j in busy)
