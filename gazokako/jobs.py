@@ -195,6 +195,20 @@ def source_retention_fields(
     return {"source.deleted": delete_originals, REVIEW_UNTIL: firestore.DELETE_FIELD}
 
 
+def review_open(job: Mapping[str, Any], now: dt.datetime) -> bool:
+    """Whether a revision may start on the job now (read inside the revision's transaction):
+    done, its window not yet past, and the original not marked deleted by the sweep (which
+    marks before it deletes, so a clock a little behind the sweep's cannot let one through)."""
+    until = job.get(REVIEW_UNTIL)
+    source = job.get("source") or {}
+    return (
+        job.get("status") == DONE
+        and until is not None
+        and until > now
+        and source.get("deleted") is not True
+    )
+
+
 def failed_fields(code: str, message: str) -> dict[str, Any]:
     """What every failed outcome writes (with `JobStore.finish`'s stamps): the error, and no
     result, faces or detector, not even an older generation's. A failed job keeps no photo:

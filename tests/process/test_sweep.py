@@ -233,3 +233,20 @@ def test_a_run_takes_pages_past_jobs_that_stay(review_world: World) -> None:
     assert summary.deleted == 3 and summary.busy == 3
     assert all(world.job(j)["source"]["deleted"] is True for j in done)
     assert all(world.job(j)["source"]["deleted"] is False for j in busy)
+
+
+def test_a_revision_may_start_only_while_the_window_is_open(review_world: World) -> None:
+    """jobs.review_open, what the revisions route checks in its transaction: open while done
+    and before review_until; closed once past, once the sweep marked the job, or while it is
+    being rendered again."""
+    world = review_world
+    job_id, _ = _done_api_job(world)
+    job = world.job(job_id)
+    until = job["review_until"]
+    assert jobs.review_open(job, until - SECOND)
+    assert not jobs.review_open(job, until)
+    assert not jobs.review_open({**job, "status": jobs.PROCESSING}, until - SECOND)
+    world.store.close_review(job_id, until, bucket=world.config.uploads_bucket, delete_source=True)
+    assert not jobs.review_open(world.job(job_id), until - SECOND)  # marked: closed at once
+    sweep_review_sources(world.clients, now=until)
+    assert not jobs.review_open(world.job(job_id), until - SECOND)
