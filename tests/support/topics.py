@@ -60,6 +60,7 @@ class EmulatorTopic:
         self._publisher = pubsub_v1.PublisherClient()
         self._subscriber = pubsub_v1.SubscriberClient()
         self.topic = self._publisher.topic_path(project, topic_id)
+        self._created = create
         if create:
             self._publisher.create_topic(request={"name": self.topic})
         self.subscription = self._subscriber.subscription_path(
@@ -111,3 +112,6 @@ class EmulatorTopic:
         with contextlib.suppress(gexc.NotFound):
             self._subscriber.delete_subscription(request={"subscription": self.subscription})
         self._subscriber.close()
+        if self._created:
+            with contextlib.suppress(gexc.NotFound):
+                self._publisher.delete_topic(request={"topic": self.topic})
