@@ -1,8 +1,10 @@
 """The process function's service: one finalized object in, exactly one job outcome out.
 
 Order matters for at-least-once delivery: claim the job (transaction on the object's
-generation), read, process, write the result under a deterministic name, and only then finish
-the job record. A crash anywhere before the last step leaves a lease that a redelivery reclaims;
+generation), read, process, write the result under a deterministic name (an API job's
+`r/{id}/{generation}.{ext}`, a drop's own name plus the extension, compare-and-swapped so the
+newest generation keeps it), and only then finish the job record; the outcome message goes to
+JOBS_TOPIC after that (gazokako/outcomes.py). A crash anywhere before the last step leaves a lease that a redelivery reclaims;
 a transient failure releases the claim and raises, so the event comes back. The job document's
 fields are the contract described in docs/JOBS.md.
 """
