@@ -4,9 +4,9 @@ Order matters for at-least-once delivery: claim the job (transaction on the obje
 generation), read, process, write the result under a deterministic name (an API job's
 `r/{id}/{generation}.{ext}`, a drop's own name plus the extension, compare-and-swapped so the
 newest generation keeps it), and only then finish the job record; the outcome message goes to
-JOBS_TOPIC after that (gazokako/outcomes.py). A crash anywhere before the last step leaves a lease that a redelivery reclaims;
-a transient failure releases the claim and raises, so the event comes back. The job document's
-fields are the contract described in docs/JOBS.md.
+JOBS_TOPIC after that (gazokako/outcomes.py). A crash anywhere before the record leaves a lease
+that a redelivery reclaims; a transient failure releases the claim and raises, so the event
+comes back. The job document's fields are the contract described in docs/JOBS.md.
 """
 
 from __future__ import annotations
