@@ -1,10 +1,12 @@
 """The process function's service: one finalized object in, exactly one job outcome out.
 
 Order matters for at-least-once delivery: claim the job (transaction on the object's
-generation), read, process, write the result under a deterministic name, and only then finish
-the job record. A crash anywhere before the last step leaves a lease that a redelivery reclaims;
-a transient failure releases the claim and raises, so the event comes back. The job document's
-fields are the contract described in docs/JOBS.md.
+generation), read, process, write the result under a deterministic name (an API job's
+`r/{id}/{generation}.{ext}`, a drop's own name plus the extension, compare-and-swapped so the
+newest generation keeps it), and only then finish the job record; the outcome message goes to
+JOBS_TOPIC after that (gazokako/outcomes.py). A crash anywhere before the record leaves a lease
+that a redelivery reclaims; a transient failure releases the claim and raises, so the event
+comes back. The job document's fields are the contract described in docs/JOBS.md.
 """
 
 from __future__ import annotations
@@ -25,14 +27,22 @@ from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.errors import PermanentError, TransientError, transient_on
 from gazokako.ids import (
+    MAX_OBJECT_NAME_BYTES,
+    RESULTS_FOLDER,
     api_job_of,
+    drop_result_name,
+    drop_result_name_fits,
     in_api_folder,
     log_ref,
     new_job_id,
+    reserved_drop_name,
+    result_metadata,
     result_object_name,
+    result_source_generation,
     results_prefix,
 )
 from gazokako.logs import log_event
+from gazokako.outcomes import OUTCOME_LEASE_SECONDS, key_of, publish_outcome
 
 __all__ = ["FINALIZED", "ProcessService", "parse_ops_metadata"]
 
@@ -42,6 +52,8 @@ _MAX_DROP_OPS = 32
 _MAX_OP_CHARS = 64
 _MAX_FILENAME_CHARS = 255
 TIMING_KEYS = ("download", "decode", "detect", "filter", "encode", "upload", "total")
+# Rounds of read-compare-write on a drop's result name before the event is handed back.
+_RESULT_CAS_ROUNDS = 8
 
 
 def parse_ops_metadata(raw: object, default: tuple[str, ...]) -> list[str]:
@@ -185,7 +197,7 @@ class ProcessService:
             return
         if outcome is jobs.ClaimOutcome.ALREADY_FINISHED:
             log_event("process.duplicate", job=ref, generation=generation)
-            self._after_duplicate(claim.job, bucket, name, generation)
+            self._after_duplicate(job_id, claim.job, bucket, name, generation)
             return
         if outcome is jobs.ClaimOutcome.EXHAUSTED:
             log_event(
@@ -197,7 +209,12 @@ class ProcessService:
             )
             self._delete_result(claim.job.get("result"), keep=None)
             self._delete_results_of(job_id, generation)
+            self._delete_drop_results(job_id, claim.job, name)
             self._delete_source(bucket, name, generation)
+            # The claim wrote the failed record; its outcome goes out like any other.
+            final = self.store.get(job_id)
+            if final is not None and int(final.get("generation") or 0) == generation:
+                self._publish(job_id, final, leased=False)
             return
         if outcome is jobs.ClaimOutcome.BUSY:
             # Another delivery is working on it; if that one dies, its lease runs out and the
@@ -234,6 +251,7 @@ class ProcessService:
             "source.content_type": str(data.get("contentType") or ""),
         }
         try:
+            _check_drop_name(job, name)
             size = _as_int(data.get("size"))
             if size > self.config.max_upload_bytes:
                 raise PermanentError(
@@ -281,48 +299,61 @@ class ProcessService:
             return
         for key, value in result.timings.items():
             timings[key] = value
-        result_name = result_object_name(job_id, generation, result.format)
         t0 = time.perf_counter()
-        self._upload(result_name, result.data, result.content_type)
+        result_name = self._write_result(job, job_id, name, generation, result)
+        if result_name is None:
+            timings["total"] = time.perf_counter() - started
+            self._fail(
+                claim,
+                job_id,
+                generation,
+                (
+                    "superseded",
+                    "a newer generation of this object was processed first; "
+                    "its result holds the name",
+                ),
+                bucket=bucket,
+                name=name,
+                source=source,
+                timings=timings,
+            )
+            return
         timings["upload"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - started
         now = jobs.utcnow()
-        finished = self.store.finish(
-            job_id,
-            generation,
-            {
-                "status": jobs.DONE,
-                **source,
-                "source.format": result.source_format,
-                "source.width": result.source_width,
-                "source.height": result.source_height,
-                **jobs.source_retention_fields(
-                    origin=job.get("origin"),
-                    now=now,
-                    review_window_seconds=self.config.review_window_seconds,
-                    delete_originals=self.config.delete_originals,
-                ),
-                "result": {
-                    "bucket": self.config.results_bucket,
-                    "name": result_name,
-                    "bytes": len(result.data),
-                    "width": result.width,
-                    "height": result.height,
-                    "format": result.format,
-                    "content_type": result.content_type,
-                },
-                "faces": {
-                    "count": len(result.faces),
-                    "boxes": [f.to_dict() for f in result.faces],
-                    "unverified": result.faces_unverified,
-                },
-                "detector": split_detector(result.detector),
-                "timings_ms": _milliseconds(timings),
-                "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
-                "error": firestore.DELETE_FIELD,
+        fields: dict[str, Any] = {
+            "status": jobs.DONE,
+            **source,
+            "source.format": result.source_format,
+            "source.width": result.source_width,
+            "source.height": result.source_height,
+            **jobs.source_retention_fields(
+                origin=job.get("origin"),
+                now=now,
+                review_window_seconds=self.config.review_window_seconds,
+                delete_originals=self.config.delete_originals,
+            ),
+            "result": {
+                "bucket": self.config.results_bucket,
+                "name": result_name,
+                "bytes": len(result.data),
+                "width": result.width,
+                "height": result.height,
+                "format": result.format,
+                "content_type": result.content_type,
             },
-            token=claim.token,
-        )
+            "faces": {
+                "count": len(result.faces),
+                "boxes": [f.to_dict() for f in result.faces],
+                "unverified": result.faces_unverified,
+            },
+            "detector": split_detector(result.detector),
+            "timings_ms": _milliseconds(timings),
+            "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
+            "error": firestore.DELETE_FIELD,
+            **self._outcome_lease(),
+        }
+        finished = self.store.finish(job_id, generation, fields, token=claim.token)
         if not finished:
             self._superseded(job_id, generation, result_name, bucket=bucket, name=name)
             return
@@ -338,6 +369,7 @@ class ProcessService:
         self._delete_result(job.get("result"), keep=result_name)
         if self._deletes_at_once(job):
             self._delete_source(bucket, name, generation)
+        self._publish(job_id, jobs.apply_fields(job, fields), leased=True)
 
     def _fail(
         self,
@@ -351,17 +383,14 @@ class ProcessService:
         source: Mapping[str, Any],
         timings: Mapping[str, float],
     ) -> None:
-        finished = self.store.finish(
-            job_id,
-            generation,
-            {
-                **source,
-                # A failed job keeps no photo: the source goes right after this record.
-                **jobs.failed_fields(*error),
-                "timings_ms": _milliseconds(timings),
-            },
-            token=claim.token,
-        )
+        fields: dict[str, Any] = {
+            **source,
+            # A failed job keeps no photo: the source goes right after this record.
+            **jobs.failed_fields(*error),
+            "timings_ms": _milliseconds(timings),
+            **self._outcome_lease(),
+        }
+        finished = self.store.finish(job_id, generation, fields, token=claim.token)
         if not finished:
             self._superseded(job_id, generation, None, bucket=bucket, name=name)
             return
@@ -373,7 +402,11 @@ class ProcessService:
             code=error[0],
         )
         self._delete_result(claim.job.get("result"), keep=None)
+        # A drop's result name may hold what an earlier attempt of this job wrote; another
+        # generation's result there stays (it is that job's outcome).
+        self._delete_drop_results(job_id, claim.job, name)
         self._delete_source(bucket, name, generation)
+        self._publish(job_id, jobs.apply_fields(claim.job, fields), leased=True)
 
     def _superseded(
         self, job_id: str, generation: int, result_name: str | None, *, bucket: str, name: str
@@ -387,7 +420,8 @@ class ProcessService:
             self._erase_leftovers(job_id, bucket, name, generation)
             return
         if result_name is not None and int(current.get("generation") or 0) != generation:
-            # Nobody will ever name this object: remove it rather than leave an orphan.
+            # Nobody will ever name this object: remove it rather than leave an orphan. (Only
+            # API jobs get here: each generation of a drop is a job of its own.)
             self._delete_result(
                 {"bucket": self.config.results_bucket, "name": result_name}, keep=None
             )
@@ -396,9 +430,14 @@ class ProcessService:
         """The job is gone: remove the object generation of this event and every result."""
         self._delete_source(bucket, name, generation)
         self._delete_results_of(job_id, None)
+        if api_job_of(name) is None:
+            # A drop's result has the drop's name; only this job's own goes.
+            jobs.delete_drop_results(
+                self.clients.storage.bucket(self.config.results_bucket), name, job_id
+            )
 
     def _after_duplicate(
-        self, job: Mapping[str, Any], bucket: str, name: str, generation: int
+        self, job_id: str, job: Mapping[str, Any], bucket: str, name: str, generation: int
     ) -> None:
         # The first delivery may have died between finishing the record and deleting the
         # original (always, for a failed job); a redelivery completes that step.
@@ -407,6 +446,10 @@ class ProcessService:
         status = job.get("status")
         if status == jobs.FAILED or (status == jobs.DONE and self._deletes_at_once(job)):
             self._delete_source(bucket, name, generation)
+        # The first delivery may also have died (or failed to publish) before the outcome
+        # reached the topic: the record's mark says whether it did.
+        if status in jobs.TERMINAL:
+            self._publish(job_id, job, leased=False)
 
     def _deletes_at_once(self, job: Mapping[str, Any]) -> bool:
         """Whether a done job's source goes right after the record: with DELETE_ORIGINALS,
@@ -425,10 +468,107 @@ class ProcessService:
                 "the uploaded object no longer exists", code="source_missing"
             ) from exc
 
-    def _upload(self, name: str, payload: bytes, content_type: str) -> None:
+    def _publish(self, job_id: str, job: Mapping[str, Any], *, leased: bool) -> None:
+        """The final record's outcome to JOBS_TOPIC (if set), once per outcome. `leased`: this
+        delivery wrote the record, with the publishing lease in it (`_outcome_lease`); any
+        other delivery first takes the lease, or finds the outcome published already."""
+        if not self.config.jobs_topic:
+            return
+        key = key_of(job_id, job)
+        if job.get(jobs.OUTCOME_PUBLISHED) == key:
+            return
+        generation = int(job.get("generation") or 0)
+        if not leased and not self.store.take_outcome(
+            job_id, generation, key, lease_seconds=OUTCOME_LEASE_SECONDS
+        ):
+            return
+        try:
+            published = publish_outcome(self.clients, job_id, job)
+        except TransientError:
+            self.store.release_outcome(job_id)
+            raise
+        if published:
+            log_event(
+                "job.outcome_published",
+                job=log_ref(job_id),
+                generation=generation,
+                status=job.get("status"),
+            )
+
+    def _outcome_lease(self) -> dict[str, Any]:
+        """What a final record holds besides the outcome: the publishing lease of the delivery
+        that writes it (jobs.JobStore.take_outcome), when there is a topic to publish to."""
+        if not self.config.jobs_topic:
+            return {}
+        return {jobs.OUTCOME_LEASE: jobs.utcnow() + dt.timedelta(seconds=OUTCOME_LEASE_SECONDS)}
+
+    def _write_result(
+        self,
+        job: Mapping[str, Any],
+        job_id: str,
+        name: str,
+        generation: int,
+        result: imaging.ProcessResult,
+    ) -> str | None:
+        """Write the result object; returns its name, or None when a drop's newer generation
+        holds the name already (docs/JOBS.md, "Direct bucket drops")."""
+        metadata = result_metadata(job_id, generation, len(result.faces))
+        if job.get("origin") == "drop":
+            result_name = drop_result_name(name, result.format)
+            written = self._upload_drop_result(
+                result_name, result.data, result.content_type, metadata, generation
+            )
+            return result_name if written else None
+        result_name = result_object_name(job_id, generation, result.format)
+        self._upload(result_name, result.data, result.content_type, metadata)
+        return result_name
+
+    def _upload(
+        self, name: str, payload: bytes, content_type: str, metadata: Mapping[str, str]
+    ) -> None:
         blob = self.clients.storage.bucket(self.config.results_bucket).blob(name)
+        blob.metadata = dict(metadata)
         with transient_on("write the result"):
             blob.upload_from_string(payload, content_type=content_type)
+
+    def _upload_drop_result(
+        self,
+        name: str,
+        payload: bytes,
+        content_type: str,
+        metadata: Mapping[str, str],
+        generation: int,
+    ) -> bool:
+        """Write a drop's result under its shared name, unless a newer generation's result is
+        there: read the object's source generation, then write only if ours is not older, on
+        condition that the object is still the one read (`if_generation_match`, 0: absent).
+        A concurrent writer in between makes the write fail; the check runs again. False when
+        a newer generation holds the name (ours is never written)."""
+        bucket = self.clients.storage.bucket(self.config.results_bucket)
+        for _ in range(_RESULT_CAS_ROUNDS):
+            with transient_on("read the result"):
+                current = bucket.get_blob(name)
+            expected = 0
+            if current is not None:
+                if result_source_generation(current.metadata) > generation:
+                    return False
+                expected = int(current.generation)
+            blob = bucket.blob(name)
+            blob.metadata = dict(metadata)
+            try:
+                with transient_on("write the result"):
+                    blob.upload_from_string(
+                        payload, content_type=content_type, if_generation_match=expected
+                    )
+            except gexc.PreconditionFailed:
+                continue
+            return True
+        raise TransientError("the result name kept changing while the result was written")
+
+    def _delete_drop_results(self, job_id: str, job: Mapping[str, Any], name: str) -> None:
+        if job.get("origin") == "drop":
+            results = self.clients.storage.bucket(self.config.results_bucket)
+            jobs.delete_drop_results(results, name, job_id)
 
     def _delete_result(self, result: object, *, keep: str | None) -> None:
         if not isinstance(result, Mapping) or not result.get("name"):
@@ -452,6 +592,23 @@ class ProcessService:
         # Only this generation: a newer upload under the same name has an event of its own.
         jobs.delete_generation(self.clients.storage.bucket(bucket), name, generation)
         log_event("process.original_deleted", generation=generation)
+
+
+def _check_drop_name(job: Mapping[str, Any], name: str) -> None:
+    """A drop whose result would have no valid name of its own fails before any work."""
+    if job.get("origin") != "drop":
+        return
+    if reserved_drop_name(name):
+        raise PermanentError(
+            f"a drop may not be named {RESULTS_FOLDER}...: that folder holds the API's results",
+            code="reserved_name",
+        )
+    if not drop_result_name_fits(name):
+        raise PermanentError(
+            f"the result name (the drop's name and an extension) would exceed "
+            f"{MAX_OBJECT_NAME_BYTES} bytes",
+            code="name_too_long",
+        )
 
 
 def _milliseconds(timings: Mapping[str, float]) -> dict[str, float]:
