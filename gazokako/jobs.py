@@ -452,6 +452,19 @@ class JobStore:
 
         return self._transact(attempt, "record the dropped object")  # type: ignore[no-any-return]
 
+    def drop_status(self, bucket: str, name: str, generation: int) -> str | None:
+        """The status of a dropped object generation's job: None when the generation has no
+        job yet, DELETED when it was erased (the mapping's tombstone), else the job's status."""
+        with transient_on("read the dropped object's job"):
+            snap = self._db.collection(DROPS).document(drop_key(bucket, name, generation)).get()
+        if not snap.exists:
+            return None
+        known = snap.to_dict() or {}
+        if known.get("status") == DELETED:
+            return DELETED
+        job = self.get(str(known["job_id"]))
+        return str(job.get("status")) if job else None
+
     def erase(self, job_id: str) -> Erasure | None:
         """Record the erasure of a job before any of its objects is touched (DELETE /jobs/{id}).
 

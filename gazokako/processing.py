@@ -24,6 +24,7 @@ import imaging
 from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.errors import PermanentError, TransientError, transient_on
+from gazokako.events import FINALIZED
 from gazokako.ids import (
     api_job_of,
     in_api_folder,
@@ -36,7 +37,6 @@ from gazokako.logs import log_event
 
 __all__ = ["FINALIZED", "ProcessService", "parse_ops_metadata"]
 
-FINALIZED = "google.cloud.storage.object.v1.finalized"
 # Untrusted metadata is stored on the job before it is validated; keep it small.
 _MAX_DROP_OPS = 32
 _MAX_OP_CHARS = 64
