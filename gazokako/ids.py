@@ -82,7 +82,75 @@ def results_prefix(job_id: str, generation: int | None = None) -> str:
     return folder if generation is None else f"{folder}{generation}."
 
 
+def result_extension(fmt: str) -> str:
+    """The file extension of an output format: `jpg`, `png` or `webp` (never a dot in it)."""
+    return "jpg" if fmt == "jpeg" else fmt
+
+
 def result_object_name(job_id: str, generation: int, fmt: str) -> str:
-    """Where the result of one source generation goes: the same name on every retry, so a
-    repeated attempt overwrites instead of adding; a new generation gets a new name."""
-    return f"{results_prefix(job_id, generation)}{'jpg' if fmt == 'jpeg' else fmt}"
+    """Where the result of one source generation of an API job goes: the same name on every
+    retry, so a repeated attempt overwrites instead of adding; a new generation gets a new name."""
+    return f"{results_prefix(job_id, generation)}{result_extension(fmt)}"
+
+
+# -- direct drops: the result is named after the dropped object (docs/JOBS.md) -----------------
+# Cloud Storage's limit on an object name, in UTF-8 bytes.
+MAX_OBJECT_NAME_BYTES = 1024
+# Every extension a result can have: a drop's results can only be at these names.
+RESULT_EXTENSIONS = ("jpg", "png", "webp")
+# Custom metadata on every result object, linking it back to what made it. Only the job id
+# decides who may delete a drop's result (`owned_by`); the source generation decides which of
+# two generations of one drop keeps the name (the newer one).
+RESULT_JOB_KEY = "gazokako-job"
+RESULT_SOURCE_GENERATION_KEY = "gazokako-source-generation"
+RESULT_FACES_KEY = "gazokako-faces"
+
+
+def drop_result_name(name: str, fmt: str) -> str:
+    """Where the result of a dropped object goes in the results bucket: the drop's own name,
+    a dot and the result's extension (`inbox/photo.png` -> `inbox/photo.png.jpg`). Two drops
+    whose names differ only by extension keep apart: the extension added has no dot, so the
+    name maps back to exactly one drop. Every generation of the drop has the same name; the
+    newest generation's result holds it."""
+    return f"{name}.{result_extension(fmt)}"
+
+
+def drop_result_names(name: str) -> tuple[str, ...]:
+    """Every name a result of this drop can have, whatever its format."""
+    return tuple(f"{name}.{ext}" for ext in RESULT_EXTENSIONS)
+
+
+def reserved_drop_name(name: str) -> bool:
+    """Whether a drop's name would put its result into the API's results folder `r/`, where
+    it could take an API job's result name. Such a drop fails with `reserved_name`."""
+    return name.startswith(RESULTS_FOLDER)
+
+
+def drop_result_name_fits(name: str) -> bool:
+    """Whether every result name of this drop is a valid object name (at most 1024 bytes)."""
+    return len(drop_result_name(name, "webp").encode()) <= MAX_OBJECT_NAME_BYTES
+
+
+def result_metadata(job_id: str, generation: int, faces: int) -> dict[str, str]:
+    """The custom metadata of a result object (values are strings, as storage keeps them)."""
+    return {
+        RESULT_JOB_KEY: job_id,
+        RESULT_SOURCE_GENERATION_KEY: str(generation),
+        RESULT_FACES_KEY: str(faces),
+    }
+
+
+def result_source_generation(metadata: object) -> int:
+    """The source generation a result object says it was made from; 0 if it says nothing
+    (an object some other writer put there)."""
+    if not isinstance(metadata, dict):
+        return 0
+    try:
+        return int(str(metadata.get(RESULT_SOURCE_GENERATION_KEY) or 0))
+    except ValueError:
+        return 0
+
+
+def owned_by(metadata: object, job_id: str) -> bool:
+    """Whether a result object's metadata names `job_id` as the job that made it."""
+    return isinstance(metadata, dict) and metadata.get(RESULT_JOB_KEY) == job_id

@@ -20,7 +20,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from gazokako.errors import TransientError, transient_on
-from gazokako.ids import source_object_name
+from gazokako.ids import drop_result_names, owned_by, source_object_name
 
 COLLECTION = "jobs"
 # (bucket, object name, generation) of a direct bucket drop -> its job id; see create_drop_job.
@@ -197,6 +197,24 @@ def delete_generation(bucket: Any, name: str, generation: int) -> None:
         contextlib.suppress(gexc.NotFound, gexc.PreconditionFailed),
     ):
         blob.delete(if_generation_match=generation)
+
+
+def delete_drop_results(bucket: Any, source_name: str, job_id: str) -> None:
+    """Delete the result of a drop job (`bucket` is the results bucket) only if it is still this
+    job's: a drop's result name is shared by every generation of the drop, and a newer
+    generation's result there is another job's. The object's `gazokako-job` metadata decides,
+    and the delete is pinned to the generation that was read, so an object replaced meanwhile
+    is left alone."""
+    for name in drop_result_names(source_name):
+        with transient_on("read a result"):
+            blob = bucket.get_blob(name)
+        if blob is None or not owned_by(blob.metadata, job_id):
+            continue
+        with (
+            transient_on("delete a result"),
+            contextlib.suppress(gexc.NotFound, gexc.PreconditionFailed),
+        ):
+            blob.delete(if_generation_match=blob.generation)
 
 
 def _gone(job: Mapping[str, Any], written_at: dt.datetime) -> ClaimOutcome | None:
@@ -465,6 +483,25 @@ class JobStore:
         job = self.get(str(known["job_id"]))
         return str(job.get("status")) if job else None
 
+    def mark_outcome_published(self, job_id: str, generation: int, key: str) -> None:
+        """Remember that the outcome `key` (outcomes.outcome_key) is on the topic, so a
+        redelivered event does not publish it again. Only while the job still records that
+        generation's outcome: an erased job or a newer generation is left alone."""
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> None:
+            snap = ref.get(transaction=tx)
+            job = snap.to_dict() or {}
+            if (
+                snap.exists
+                and job.get("status") in TERMINAL
+                and int(job.get("generation") or 0) == generation
+            ):
+                tx.update(ref, {OUTCOME_PUBLISHED: key})
+
+        self._transact(attempt, "mark the outcome published")
+
     def erase(self, job_id: str) -> Erasure | None:
         """Record the erasure of a job before any of its objects is touched (DELETE /jobs/{id}).
 
@@ -514,6 +551,33 @@ class JobStore:
         # NotFound: the tombstone's TTL came first.
         with transient_on("update the erased job"), contextlib.suppress(gexc.NotFound):
             self._ref(job_id).update({PENDING_ERASURE: firestore.DELETE_FIELD})
+
+
+# The idempotency key (outcomes.outcome_key) of the last outcome published to JOBS_TOPIC.
+OUTCOME_PUBLISHED = "outcome_published"
+
+
+def apply_fields(job: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The document `job` becomes after a Firestore update with `fields` (dotted paths set
+    nested values, `DELETE_FIELD` removes): what `finish` wrote, without reading it back."""
+    out = _deep_copy(job)
+    for path, value in fields.items():
+        *parents, leaf = path.split(".")
+        node = out
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        if value is firestore.DELETE_FIELD:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = _deep_copy(value) if isinstance(value, Mapping) else value
+    return out
+
+
+def _deep_copy(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in value.items()}
 
 
 # Field of a drop's tombstone while its source generation is not yet deleted.

@@ -26,14 +26,22 @@ from gazokako.clients import Clients
 from gazokako.errors import PermanentError, TransientError, transient_on
 from gazokako.events import FINALIZED
 from gazokako.ids import (
+    MAX_OBJECT_NAME_BYTES,
+    RESULTS_FOLDER,
     api_job_of,
+    drop_result_name,
+    drop_result_name_fits,
     in_api_folder,
     log_ref,
     new_job_id,
+    reserved_drop_name,
+    result_metadata,
     result_object_name,
+    result_source_generation,
     results_prefix,
 )
 from gazokako.logs import log_event
+from gazokako.outcomes import publish_outcome
 
 __all__ = ["FINALIZED", "ProcessService", "parse_ops_metadata"]
 
@@ -42,6 +50,8 @@ _MAX_DROP_OPS = 32
 _MAX_OP_CHARS = 64
 _MAX_FILENAME_CHARS = 255
 TIMING_KEYS = ("download", "decode", "detect", "filter", "encode", "upload", "total")
+# Rounds of read-compare-write on a drop's result name before the event is handed back.
+_RESULT_CAS_ROUNDS = 8
 
 
 def parse_ops_metadata(raw: object, default: tuple[str, ...]) -> list[str]:
@@ -185,7 +195,7 @@ class ProcessService:
             return
         if outcome is jobs.ClaimOutcome.ALREADY_FINISHED:
             log_event("process.duplicate", job=ref, generation=generation)
-            self._after_duplicate(claim.job, bucket, name, generation)
+            self._after_duplicate(job_id, claim.job, bucket, name, generation)
             return
         if outcome is jobs.ClaimOutcome.EXHAUSTED:
             log_event(
@@ -197,7 +207,12 @@ class ProcessService:
             )
             self._delete_result(claim.job.get("result"), keep=None)
             self._delete_results_of(job_id, generation)
+            self._delete_drop_results(job_id, claim.job, name)
             self._delete_source(bucket, name, generation)
+            # The claim wrote the failed record; its outcome goes out like any other.
+            final = self.store.get(job_id)
+            if final is not None and int(final.get("generation") or 0) == generation:
+                self._publish(job_id, final)
             return
         if outcome is jobs.ClaimOutcome.BUSY:
             # Another delivery is working on it; if that one dies, its lease runs out and the
@@ -234,6 +249,7 @@ class ProcessService:
             "source.content_type": str(data.get("contentType") or ""),
         }
         try:
+            _check_drop_name(job, name)
             size = _as_int(data.get("size"))
             if size > self.config.max_upload_bytes:
                 raise PermanentError(
@@ -281,43 +297,55 @@ class ProcessService:
             return
         for key, value in result.timings.items():
             timings[key] = value
-        result_name = result_object_name(job_id, generation, result.format)
         t0 = time.perf_counter()
-        self._upload(result_name, result.data, result.content_type)
+        result_name = self._write_result(job, job_id, name, generation, result)
+        if result_name is None:
+            timings["total"] = time.perf_counter() - started
+            self._fail(
+                claim,
+                job_id,
+                generation,
+                (
+                    "superseded",
+                    "a newer generation of this object was processed first; "
+                    "its result holds the name",
+                ),
+                bucket=bucket,
+                name=name,
+                source=source,
+                timings=timings,
+            )
+            return
         timings["upload"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - started
         now = jobs.utcnow()
-        finished = self.store.finish(
-            job_id,
-            generation,
-            {
-                "status": jobs.DONE,
-                **source,
-                "source.format": result.source_format,
-                "source.width": result.source_width,
-                "source.height": result.source_height,
-                "source.deleted": self.config.delete_originals,
-                "result": {
-                    "bucket": self.config.results_bucket,
-                    "name": result_name,
-                    "bytes": len(result.data),
-                    "width": result.width,
-                    "height": result.height,
-                    "format": result.format,
-                    "content_type": result.content_type,
-                },
-                "faces": {
-                    "count": len(result.faces),
-                    "boxes": [f.to_dict() for f in result.faces],
-                    "unverified": result.faces_unverified,
-                },
-                "detector": split_detector(result.detector),
-                "timings_ms": _milliseconds(timings),
-                "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
-                "error": firestore.DELETE_FIELD,
+        fields: dict[str, Any] = {
+            "status": jobs.DONE,
+            **source,
+            "source.format": result.source_format,
+            "source.width": result.source_width,
+            "source.height": result.source_height,
+            "source.deleted": self.config.delete_originals,
+            "result": {
+                "bucket": self.config.results_bucket,
+                "name": result_name,
+                "bytes": len(result.data),
+                "width": result.width,
+                "height": result.height,
+                "format": result.format,
+                "content_type": result.content_type,
             },
-            token=claim.token,
-        )
+            "faces": {
+                "count": len(result.faces),
+                "boxes": [f.to_dict() for f in result.faces],
+                "unverified": result.faces_unverified,
+            },
+            "detector": split_detector(result.detector),
+            "timings_ms": _milliseconds(timings),
+            "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
+            "error": firestore.DELETE_FIELD,
+        }
+        finished = self.store.finish(job_id, generation, fields, token=claim.token)
         if not finished:
             self._superseded(job_id, generation, result_name, bucket=bucket, name=name)
             return
@@ -333,6 +361,7 @@ class ProcessService:
         self._delete_result(job.get("result"), keep=result_name)
         if self.config.delete_originals:
             self._delete_source(bucket, name, generation)
+        self._publish(job_id, jobs.apply_fields(job, fields))
 
     def _fail(
         self,
@@ -346,17 +375,13 @@ class ProcessService:
         source: Mapping[str, Any],
         timings: Mapping[str, float],
     ) -> None:
-        finished = self.store.finish(
-            job_id,
-            generation,
-            {
-                **source,
-                # A failed job keeps no photo: the source goes right after this record.
-                **jobs.failed_fields(*error),
-                "timings_ms": _milliseconds(timings),
-            },
-            token=claim.token,
-        )
+        fields: dict[str, Any] = {
+            **source,
+            # A failed job keeps no photo: the source goes right after this record.
+            **jobs.failed_fields(*error),
+            "timings_ms": _milliseconds(timings),
+        }
+        finished = self.store.finish(job_id, generation, fields, token=claim.token)
         if not finished:
             self._superseded(job_id, generation, None, bucket=bucket, name=name)
             return
@@ -368,7 +393,11 @@ class ProcessService:
             code=error[0],
         )
         self._delete_result(claim.job.get("result"), keep=None)
+        # A drop's result name may hold what an earlier attempt of this job wrote; another
+        # generation's result there stays (it is that job's outcome).
+        self._delete_drop_results(job_id, claim.job, name)
         self._delete_source(bucket, name, generation)
+        self._publish(job_id, jobs.apply_fields(claim.job, fields))
 
     def _superseded(
         self, job_id: str, generation: int, result_name: str | None, *, bucket: str, name: str
@@ -382,7 +411,8 @@ class ProcessService:
             self._erase_leftovers(job_id, bucket, name, generation)
             return
         if result_name is not None and int(current.get("generation") or 0) != generation:
-            # Nobody will ever name this object: remove it rather than leave an orphan.
+            # Nobody will ever name this object: remove it rather than leave an orphan. (Only
+            # API jobs get here: each generation of a drop is a job of its own.)
             self._delete_result(
                 {"bucket": self.config.results_bucket, "name": result_name}, keep=None
             )
@@ -391,9 +421,14 @@ class ProcessService:
         """The job is gone: remove the object generation of this event and every result."""
         self._delete_source(bucket, name, generation)
         self._delete_results_of(job_id, None)
+        if api_job_of(name) is None:
+            # A drop's result has the drop's name; only this job's own goes.
+            jobs.delete_drop_results(
+                self.clients.storage.bucket(self.config.results_bucket), name, job_id
+            )
 
     def _after_duplicate(
-        self, job: Mapping[str, Any], bucket: str, name: str, generation: int
+        self, job_id: str, job: Mapping[str, Any], bucket: str, name: str, generation: int
     ) -> None:
         # The first delivery may have died between finishing the record and deleting the
         # original (always, for a failed job); a redelivery completes that step.
@@ -402,6 +437,10 @@ class ProcessService:
         status = job.get("status")
         if status == jobs.FAILED or (self.config.delete_originals and status == jobs.DONE):
             self._delete_source(bucket, name, generation)
+        # The first delivery may also have died (or failed to publish) before the outcome
+        # reached the topic: the record's mark says whether it did.
+        if status in jobs.TERMINAL:
+            self._publish(job_id, job)
 
     # -- storage -------------------------------------------------------------------------------
     def _download(self, bucket: str, name: str, generation: int) -> bytes:
@@ -414,10 +453,83 @@ class ProcessService:
                 "the uploaded object no longer exists", code="source_missing"
             ) from exc
 
-    def _upload(self, name: str, payload: bytes, content_type: str) -> None:
+    def _publish(self, job_id: str, job: Mapping[str, Any]) -> None:
+        """The final record's outcome to JOBS_TOPIC (if set), once per generation."""
+        if publish_outcome(self.clients, job_id, job):
+            log_event(
+                "job.outcome_published",
+                job=log_ref(job_id),
+                generation=int(job.get("generation") or 0),
+                status=job.get("status"),
+            )
+
+    def _write_result(
+        self,
+        job: Mapping[str, Any],
+        job_id: str,
+        name: str,
+        generation: int,
+        result: imaging.ProcessResult,
+    ) -> str | None:
+        """Write the result object; returns its name, or None when a drop's newer generation
+        holds the name already (docs/JOBS.md, "Direct bucket drops")."""
+        metadata = result_metadata(job_id, generation, len(result.faces))
+        if job.get("origin") == "drop":
+            result_name = drop_result_name(name, result.format)
+            written = self._upload_drop_result(
+                result_name, result.data, result.content_type, metadata, generation
+            )
+            return result_name if written else None
+        result_name = result_object_name(job_id, generation, result.format)
+        self._upload(result_name, result.data, result.content_type, metadata)
+        return result_name
+
+    def _upload(
+        self, name: str, payload: bytes, content_type: str, metadata: Mapping[str, str]
+    ) -> None:
         blob = self.clients.storage.bucket(self.config.results_bucket).blob(name)
+        blob.metadata = dict(metadata)
         with transient_on("write the result"):
             blob.upload_from_string(payload, content_type=content_type)
+
+    def _upload_drop_result(
+        self,
+        name: str,
+        payload: bytes,
+        content_type: str,
+        metadata: Mapping[str, str],
+        generation: int,
+    ) -> bool:
+        """Write a drop's result under its shared name, unless a newer generation's result is
+        there: read the object's source generation, then write only if ours is not older, on
+        condition that the object is still the one read (`if_generation_match`, 0: absent).
+        A concurrent writer in between makes the write fail; the check runs again. False when
+        a newer generation holds the name (ours is never written)."""
+        bucket = self.clients.storage.bucket(self.config.results_bucket)
+        for _ in range(_RESULT_CAS_ROUNDS):
+            with transient_on("read the result"):
+                current = bucket.get_blob(name)
+            expected = 0
+            if current is not None:
+                if result_source_generation(current.metadata) > generation:
+                    return False
+                expected = int(current.generation)
+            blob = bucket.blob(name)
+            blob.metadata = dict(metadata)
+            try:
+                with transient_on("write the result"):
+                    blob.upload_from_string(
+                        payload, content_type=content_type, if_generation_match=expected
+                    )
+            except gexc.PreconditionFailed:
+                continue
+            return True
+        raise TransientError("the result name kept changing while the result was written")
+
+    def _delete_drop_results(self, job_id: str, job: Mapping[str, Any], name: str) -> None:
+        if job.get("origin") == "drop":
+            results = self.clients.storage.bucket(self.config.results_bucket)
+            jobs.delete_drop_results(results, name, job_id)
 
     def _delete_result(self, result: object, *, keep: str | None) -> None:
         if not isinstance(result, Mapping) or not result.get("name"):
@@ -441,6 +553,23 @@ class ProcessService:
         # Only this generation: a newer upload under the same name has an event of its own.
         jobs.delete_generation(self.clients.storage.bucket(bucket), name, generation)
         log_event("process.original_deleted", generation=generation)
+
+
+def _check_drop_name(job: Mapping[str, Any], name: str) -> None:
+    """A drop whose result would have no valid name of its own fails before any work."""
+    if job.get("origin") != "drop":
+        return
+    if reserved_drop_name(name):
+        raise PermanentError(
+            f"a drop may not be named {RESULTS_FOLDER}...: that folder holds the API's results",
+            code="reserved_name",
+        )
+    if not drop_result_name_fits(name):
+        raise PermanentError(
+            f"the result name (the drop's name and an extension) would exceed "
+            f"{MAX_OBJECT_NAME_BYTES} bytes",
+            code="name_too_long",
+        )
 
 
 def _milliseconds(timings: Mapping[str, float]) -> dict[str, float]:

@@ -276,6 +276,10 @@ class UploadService:
                 # a newer object of that name is another drop's.
                 source_bucket = self.clients.storage.bucket(erasure.bucket)
                 jobs.delete_generation(source_bucket, erasure.name, erasure.generation)
+                # Its result has the drop's name, shared by every generation of the drop: it
+                # goes only while it is this job's (a newer generation's result stays).
+                results_bucket = self.clients.storage.bucket(self.config.results_bucket)
+                jobs.delete_drop_results(results_bucket, erasure.name, job_id)
         if erasure is not None and erasure.has_source:
             self.store.erased(job_id)
 

@@ -117,6 +117,8 @@ resource "google_cloudfunctions2_function" "process" {
       DELETE_ORIGINALS = tostring(var.delete_originals)
       # A claim outlives one attempt, so a redelivery never takes over a job still running.
       LEASE_SECONDS = tostring(var.process_timeout_seconds + 60)
+      # One message per outcome goes here (pubsub.tf); the id, not the full path.
+      JOBS_TOPIC = google_pubsub_topic.jobs.name
     })
   }
 
@@ -139,5 +141,6 @@ resource "google_cloudfunctions2_function" "process" {
     google_project_iam_member.build_reads_gcf_staging,
     google_project_iam_member.trigger_receives_events,
     google_project_iam_member.gcs_publishes_events,
+    google_pubsub_topic_iam_member.process_publishes_outcomes,
   ]
 }

@@ -11,7 +11,7 @@ locals {
     "iam.googleapis.com",
     "iamcredentials.googleapis.com", # signBlob: keyless V4 signed URLs
     "logging.googleapis.com",
-    "pubsub.googleapis.com", # Eventarc's transport for storage events
+    "pubsub.googleapis.com", # Eventarc's transport for storage events; the outcome topic
     "run.googleapis.com",
     "storage.googleapis.com",
   ])

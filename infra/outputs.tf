@@ -28,6 +28,11 @@ output "results_bucket" {
   value       = google_storage_bucket.results.name
 }
 
+output "jobs_topic" {
+  description = "Topic id of the outcome messages (one per terminal job outcome): subscribe here."
+  value       = google_pubsub_topic.jobs.name
+}
+
 output "process_function" {
   description = "Name of the process function (for logs: gcloud functions logs read NAME)."
   value       = google_cloudfunctions2_function.process.name

@@ -179,6 +179,35 @@ def test_the_trigger_may_invoke_only_the_process_function(tf: hcl.Config) -> Non
     assert grants[0].body["role"] == "roles/run.invoker"
 
 
+def test_the_outcome_topic_is_published_to_by_the_process_function_only(tf: hcl.Config) -> None:
+    topic = tf.get("google_pubsub_topic", "jobs").body
+    assert topic["name"] == "${var.name_prefix}-jobs"
+    # The function is told the topic's id (Config.jobs_topic), and the output names it.
+    assert _env(tf, "process")["JOBS_TOPIC"] == "${google_pubsub_topic.jobs.name}"
+    assert "JOBS_TOPIC" not in _env(tf, "upload")
+    assert tf.outputs["jobs_topic"]["value"] == "${google_pubsub_topic.jobs.name}"
+    # One Pub/Sub grant to a runtime account: publish, on this topic, for the process account.
+    grants = [
+        b
+        for b in tf.blocks
+        if b.kind == "resource" and b.type.startswith("google_pubsub_")
+        and b.type.endswith(("_iam_member", "_iam_binding", "_iam_policy"))
+    ]  # fmt: skip
+    assert [(b.type, b.body["topic"], b.body["role"], b.body["member"]) for b in grants] == [
+        (
+            "google_pubsub_topic_iam_member",
+            "${google_pubsub_topic.jobs.name}",
+            "roles/pubsub.publisher",
+            "serviceAccount:${google_service_account.process.email}",
+        )
+    ]
+    # No project-wide Pub/Sub role for either function (the storage agent's publish grant is
+    # Eventarc's transport and goes to Google's own account).
+    for block in tf.of_type("google_project_iam_member"):
+        if str(block.body["role"]).startswith("roles/pubsub."):
+            assert "google_service_account." not in str(block.body["member"]), block.address
+
+
 @pytest.mark.parametrize("bucket", ["uploads", "results", "sources"])
 def test_buckets_are_private(tf: hcl.Config, bucket: str) -> None:
     body = tf.get("google_storage_bucket", bucket).body

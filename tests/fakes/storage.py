@@ -59,8 +59,15 @@ class FakeStorage:
             raise gexc.NotFound(f"No such object: {bucket}/{name}")
         return found
 
-    def _put(self, bucket: str, name: str, stored: _Stored) -> None:
+    def _put(
+        self, bucket: str, name: str, stored: _Stored, if_generation_match: int | None = None
+    ) -> None:
         with self._lock:
+            if if_generation_match is not None:
+                found = self._objects.get((bucket, name))
+                live = found.generation if found is not None else 0
+                if live != if_generation_match:
+                    raise gexc.PreconditionFailed(f"generation mismatch: {bucket}/{name}")
             stored.generation = next(self._generations)
             stored.created = dt.datetime.now(dt.UTC)
             self._objects[(bucket, name)] = stored
@@ -115,10 +122,17 @@ class FakeBlob:
     def _store(self) -> FakeStorage:
         return self.bucket.client
 
-    def upload_from_string(self, data: bytes | str, content_type: str | None = None) -> None:
+    def upload_from_string(
+        self,
+        data: bytes | str,
+        content_type: str | None = None,
+        if_generation_match: int | None = None,
+    ) -> None:
+        """Write a new generation; with `if_generation_match` only if the live object has that
+        generation (0: only if there is none), else PreconditionFailed (HTTP 412)."""
         payload = data.encode() if isinstance(data, str) else bytes(data)
         stored = _Stored(payload, 0, content_type, dict(self.metadata) if self.metadata else None)
-        self._store._put(self.bucket.name, self.name, stored)
+        self._store._put(self.bucket.name, self.name, stored, if_generation_match)
         self.generation = stored.generation
         self.content_type = content_type
         self.size = len(payload)

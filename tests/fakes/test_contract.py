@@ -83,6 +83,34 @@ def test_storage_lists_by_prefix_and_deletes(clients: tuple[Any, str]) -> None:
     assert [b.name for b in client.storage.list_blobs(bucket, prefix="r/")] == ["r/j10/c.png"]
 
 
+def test_storage_conditional_upload_and_custom_metadata(clients: tuple[Any, str]) -> None:
+    """`if_generation_match` on a write: 0 means "only if absent", a generation means "only if
+    the live object is that one"; a mismatch is a 412 and writes nothing. Custom metadata
+    written with the object comes back on a read (the drop results' compare-and-swap)."""
+    client, bucket = clients
+    name = f"inbox/{secrets.token_hex(4)}.jpg.jpg"
+    first = client.storage.bucket(bucket).blob(name)
+    first.metadata = {"gazokako-source-generation": "5"}
+    first.upload_from_string(b"first", content_type="image/jpeg", if_generation_match=0)
+    gen = int(first.generation)
+    stale = client.storage.bucket(bucket).blob(name)
+    with pytest.raises(gexc.PreconditionFailed):
+        stale.upload_from_string(b"stale", content_type="image/jpeg", if_generation_match=0)
+    with pytest.raises(gexc.PreconditionFailed):
+        stale.upload_from_string(b"stale", content_type="image/jpeg", if_generation_match=gen + 1)
+    found = client.storage.bucket(bucket).get_blob(name)
+    assert found is not None and int(found.generation) == gen
+    assert found.download_as_bytes() == b"first"
+    assert found.metadata == {"gazokako-source-generation": "5"}
+    second = client.storage.bucket(bucket).blob(name)
+    second.metadata = {"gazokako-source-generation": "6"}
+    second.upload_from_string(b"second", content_type="image/jpeg", if_generation_match=gen)
+    assert int(second.generation) > gen
+    again = client.storage.bucket(bucket).get_blob(name)
+    assert again is not None and again.download_as_bytes() == b"second"
+    assert again.metadata == {"gazokako-source-generation": "6"}
+
+
 # -- Firestore -------------------------------------------------------------------------------
 
 

@@ -120,6 +120,10 @@ class World:
             )
         )
 
+    def result_object(self, name: str) -> storage.Blob | None:
+        """The results bucket's object of that name (with its metadata), if there is one."""
+        return self.clients.storage.bucket(self.config.results_bucket).get_blob(name)
+
     def drop_jobs(self, name: str) -> list[dict[str, Any]]:
         """Every job made for a dropped object name (any generation)."""
         query = self.clients.firestore.collection(jobs.COLLECTION).where(

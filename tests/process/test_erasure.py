@@ -168,8 +168,8 @@ def test_delete_between_result_write_and_finish_publishes_nothing(
     data = world.put(source_object_name(job_id), _png())
     real_upload = ProcessService._upload
 
-    def upload_then_delete(self: ProcessService, name: str, payload: bytes, ctype: str) -> None:
-        real_upload(self, name, payload, ctype)
+    def upload_then_delete(self: ProcessService, name: str, *rest: Any) -> None:
+        real_upload(self, name, *rest)
         _delete(world, job_id)
 
     monkeypatch.setattr(ProcessService, "_upload", upload_then_delete)
@@ -205,10 +205,10 @@ def test_processor_finishing_during_the_delete_sweep_publishes_nothing(
     downloaded, listed = threading.Event(), threading.Event()
     real_upload = ProcessService._upload
 
-    def upload_after_listing(self: ProcessService, name: str, payload: bytes, ct: str) -> None:
+    def upload_after_listing(self: ProcessService, name: str, *rest: Any) -> None:
         downloaded.set()
         assert listed.wait(60)
-        real_upload(self, name, payload, ct)
+        real_upload(self, name, *rest)
 
     monkeypatch.setattr(ProcessService, "_upload", upload_after_listing)
     processor = threading.Thread(target=world.deliver, args=(data,))

@@ -409,7 +409,9 @@ def test_drop_with_ops_metadata_gets_a_complete_job(world: World) -> None:
     assert job["status"] == "done" and job["source"]["name"] == name
     assert job["source"]["sha256"] == hashlib.sha256(_png()).hexdigest()
     assert set(job["timings_ms"]) == TIMINGS and job["expires_at"] > jobs.utcnow()
-    assert [b.name for b in world.results(job["id"])] == [job["result"]["name"]]
+    # Named after the drop (docs/JOBS.md), nothing under the API's r/{id}/.
+    assert job["result"]["name"] == f"{name}.jpg" and world.results(job["id"]) == []
+    assert world.result_object(f"{name}.jpg") is not None
 
 
 def test_redelivered_drop_makes_no_second_job(world: World) -> None:
@@ -430,7 +432,8 @@ def test_redelivered_drop_makes_no_second_job(world: World) -> None:
     world.deliver(data)
     found = world.drop_jobs(name)
     assert len(found) == 1 and found[0]["status"] == "done" and found[0]["attempts"] == 1
-    assert len(world.results(found[0]["id"])) == 1
+    result = world.result_object(f"{name}.jpg")
+    assert result is not None and result.metadata["gazokako-job"] == found[0]["id"]
 
 
 def test_drop_without_metadata_uses_the_default_ops(make_world: Callable[..., World]) -> None:
@@ -447,7 +450,7 @@ def test_drop_with_unknown_ops_fails_with_invalid_ops(world: World) -> None:
     world.deliver(world.put(name, _png(), metadata={"ops": "grayscale,sepia"}))
     (job,) = world.drop_jobs(name)
     assert job["status"] == "failed" and job["error"]["code"] == "invalid_ops"
-    assert job["ops"] == ["grayscale", "sepia"] and world.results(job["id"]) == []
+    assert job["ops"] == ["grayscale", "sepia"] and world.result_object(f"{name}.jpg") is None
 
 
 def test_new_generation_of_a_dropped_name_is_a_new_job(world: World) -> None:
