@@ -23,8 +23,10 @@ dev: venv
 
 # A photo with one face for the README's walk-through, at .local/photo.jpg: Grace Hopper's
 # portrait from Debian's facedetect package (as the tests get it; no venv needed).
-sample:
-	@$(PYTHON) scripts/fetch_test_images.py --sample .local/photo.jpg
+sample: .local/photo.jpg
+
+.local/photo.jpg:
+	@$(PYTHON) scripts/fetch_test_images.py --sample $@
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -3,7 +3,8 @@
     python -m gazokako.backfill --bucket UPLOADS [--prefix inbox/] --target PROCESS_URL
 
 For a team that turns the service on over an existing archive. It lists the prefix and, for
-each object generation that has no finished job yet (docs/JOBS.md, `drops/`), POSTs to the
+each object generation that has no job yet, or one neither finished nor being processed
+(docs/JOBS.md, `drops/`; an erased one is left alone too), POSTs to the
 process function exactly what a drop makes Eventarc deliver: the binary-mode CloudEvent
 `google.cloud.storage.object.v1.finalized` of the object's current generation
 (gazokako/events.py). The process function then does what it does for a drop (one job per
@@ -34,7 +35,7 @@ import requests
 
 from gazokako.events import cloudevent_headers, storage_object_json
 from gazokako.ids import in_api_folder
-from gazokako.jobs import DELETED, TERMINAL, JobStore
+from gazokako.jobs import DELETED, PROCESSING, TERMINAL, JobStore
 
 PROCESSED, SKIPPED, FAILED = "processed", "skipped", "failed"
 # A transient answer (500: a lease held by another delivery, a storage hiccup) is retried as
@@ -116,8 +117,9 @@ class Backfill:
     def one(self, obj: StoredObject) -> str:
         """Deliver one object's finalize event unless its generation is processed already."""
         status = self.store.drop_status(self.bucket, obj.name, obj.generation)
-        if status in TERMINAL or status == DELETED:
-            # Finished, or erased by DELETE /jobs/{id}: a backfill must not bring it back.
+        if status in TERMINAL or status in (DELETED, PROCESSING):
+            # Finished; being processed by its own event's delivery (a live lease); or erased
+            # by DELETE /jobs/{id}, which a backfill must not bring back.
             return SKIPPED
         data = storage_object_json(obj.resource)
         headers = cloudevent_headers(
@@ -205,7 +207,7 @@ def run(
 def summary(counts: dict[str, int]) -> str:
     return (
         f"backfill: {counts[PROCESSED]} processed, {counts[SKIPPED]} skipped "
-        f"(already processed), {counts[FAILED]} failed"
+        f"(processed or in progress), {counts[FAILED]} failed"
     )
 
 

@@ -471,8 +471,9 @@ class JobStore:
         return self._transact(attempt, "record the dropped object")  # type: ignore[no-any-return]
 
     def drop_status(self, bucket: str, name: str, generation: int) -> str | None:
-        """The status of a dropped object generation's job: None when the generation has no
-        job yet, DELETED when it was erased (the mapping's tombstone), else the job's status."""
+        """Where a dropped object generation stands: None when it has no job yet (or its job is
+        gone), DELETED when it was erased (the mapping's tombstone), PROCESSING only while a
+        holder's lease is live (a lapsed one is as good as QUEUED), else the job's status."""
         with transient_on("read the dropped object's job"):
             snap = self._db.collection(DROPS).document(drop_key(bucket, name, generation)).get()
         if not snap.exists:
@@ -481,7 +482,13 @@ class JobStore:
         if known.get("status") == DELETED:
             return DELETED
         job = self.get(str(known["job_id"]))
-        return str(job.get("status")) if job else None
+        if job is None:
+            return None
+        status = str(job.get("status"))
+        lease_until = job.get("lease_until")
+        if status == PROCESSING and (lease_until is None or lease_until <= utcnow()):
+            return QUEUED
+        return status
 
     def mark_outcome_published(self, job_id: str, generation: int, key: str) -> None:
         """Remember that the outcome `key` (outcomes.outcome_key) is on the topic, so a

@@ -105,7 +105,7 @@ def test_backfill_twice_processes_each_archived_object_once(archive: Stack, tmp_
         archive, "--bucket", archive.uploads_bucket, "--target", archive.url("process")
     )
     assert first.returncode == 0, first.stderr
-    assert first.stdout == "backfill: 3 processed, 0 skipped (already processed), 0 failed\n"
+    assert first.stdout == "backfill: 3 processed, 0 skipped (processed or in progress), 0 failed\n"
     assert "3/3" in first.stderr  # the progress bar
     for name in (*ARCHIVE, *LEFT_ALONE):
         assert name not in first.stdout + first.stderr  # no object name printed
@@ -131,7 +131,9 @@ def test_backfill_twice_processes_each_archived_object_once(archive: Stack, tmp_
         "--no-progress",
     )
     assert second.returncode == 0, second.stderr
-    assert second.stdout == "backfill: 0 processed, 3 skipped (already processed), 0 failed\n"
+    assert (
+        second.stdout == "backfill: 0 processed, 3 skipped (processed or in progress), 0 failed\n"
+    )
     assert second.stderr == ""
     again = _drop_jobs(db, archive.uploads_bucket)
     assert {n: [j["id"] for j in js] for n, js in again.items()} == {
@@ -150,6 +152,6 @@ def test_backfill_twice_processes_each_archived_object_once(archive: Stack, tmp_
         archive.url("process"),
         "--no-progress",
     )
-    assert third.stdout == "backfill: 1 processed, 0 skipped (already processed), 0 failed\n"
+    assert third.stdout == "backfill: 1 processed, 0 skipped (processed or in progress), 0 failed\n"
     latest = _drop_jobs(db, archive.uploads_bucket)[ARCHIVE[2]]
     assert len(latest) == 2 and {j["status"] for j in latest} == {jobs.DONE}
