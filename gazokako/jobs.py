@@ -505,9 +505,45 @@ class JobStore:
                 and job.get("status") in TERMINAL
                 and int(job.get("generation") or 0) == generation
             ):
-                tx.update(ref, {OUTCOME_PUBLISHED: key})
+                tx.update(ref, {OUTCOME_PUBLISHED: key, OUTCOME_LEASE: firestore.DELETE_FIELD})
 
         self._transact(attempt, "mark the outcome published")
+
+    def take_outcome(self, job_id: str, generation: int, key: str, *, lease_seconds: int) -> bool:
+        """Whether this delivery is to publish the outcome `key` of a finished generation.
+
+        False when it is published already (or the job moved on, or was erased); raises
+        TransientError while another delivery holds the publishing lease (the delivery that
+        wrote the record holds it from `finish` on), so a duplicate event arriving meanwhile
+        comes back later and finds the mark; True, with the lease, when nobody holds it (its
+        holder died or handed it back after a failed publish)."""
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> bool:
+            snap = ref.get(transaction=tx)
+            job = snap.to_dict() or {}
+            if (
+                not snap.exists
+                or job.get("status") not in TERMINAL
+                or int(job.get("generation") or 0) != generation
+                or job.get(OUTCOME_PUBLISHED) == key
+            ):
+                return False
+            now = utcnow()
+            lease = job.get(OUTCOME_LEASE)
+            if lease is not None and lease > now:
+                raise TransientError("the outcome is being published by another delivery")
+            tx.update(ref, {OUTCOME_LEASE: now + dt.timedelta(seconds=lease_seconds)})
+            return True
+
+        return self._transact(attempt, "take the outcome")  # type: ignore[no-any-return]
+
+    def release_outcome(self, job_id: str) -> None:
+        """Hand the publishing lease back after a failed publish, so the redelivery need not
+        wait it out. Best effort: if this fails too, the lease runs out on its own."""
+        with contextlib.suppress(TransientError, gexc.NotFound), transient_on("release outcome"):
+            self._ref(job_id).update({OUTCOME_LEASE: firestore.DELETE_FIELD})
 
     def erase(self, job_id: str) -> Erasure | None:
         """Record the erasure of a job before any of its objects is touched (DELETE /jobs/{id}).
@@ -562,6 +598,8 @@ class JobStore:
 
 # The idempotency key (outcomes.outcome_key) of the last outcome published to JOBS_TOPIC.
 OUTCOME_PUBLISHED = "outcome_published"
+# Until when a delivery holds the right to publish the current outcome (see take_outcome).
+OUTCOME_LEASE = "outcome_lease_until"
 
 
 def apply_fields(job: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:

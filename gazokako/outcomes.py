@@ -22,10 +22,13 @@ from gazokako import jobs
 from gazokako.config import Config
 from gazokako.errors import TransientError
 
-__all__ = ["outcome_key", "outcome_message", "publish_outcome"]
+__all__ = ["key_of", "outcome_key", "outcome_message", "publish_outcome"]
 
 # How long one publish may take before the event is handed back for a redelivery.
 PUBLISH_TIMEOUT_SECONDS = 30.0
+# How long the delivery that publishes holds that right (jobs.JobStore.take_outcome): longer
+# than a publish may take, so a duplicate event waits rather than publishing a second copy.
+OUTCOME_LEASE_SECONDS = 60
 # What a publish may fail with: the API's errors, and the future's own timeout.
 _PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
     gexc.GoogleAPIError,
@@ -58,6 +61,11 @@ def outcome_key(job_id: str, generation: int, revision: int) -> str:
 def _revision(job: Mapping[str, Any]) -> int:
     value = job.get("revision")
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def key_of(job_id: str, job: Mapping[str, Any]) -> str:
+    """The idempotency key of the outcome a final record describes."""
+    return outcome_key(job_id, int(job.get("generation") or 0), _revision(job))
 
 
 def outcome_message(job_id: str, job: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:

@@ -41,7 +41,7 @@ from gazokako.ids import (
     results_prefix,
 )
 from gazokako.logs import log_event
-from gazokako.outcomes import publish_outcome
+from gazokako.outcomes import OUTCOME_LEASE_SECONDS, key_of, publish_outcome
 
 __all__ = ["FINALIZED", "ProcessService", "parse_ops_metadata"]
 
@@ -212,7 +212,7 @@ class ProcessService:
             # The claim wrote the failed record; its outcome goes out like any other.
             final = self.store.get(job_id)
             if final is not None and int(final.get("generation") or 0) == generation:
-                self._publish(job_id, final)
+                self._publish(job_id, final, leased=False)
             return
         if outcome is jobs.ClaimOutcome.BUSY:
             # Another delivery is working on it; if that one dies, its lease runs out and the
@@ -344,6 +344,7 @@ class ProcessService:
             "timings_ms": _milliseconds(timings),
             "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
             "error": firestore.DELETE_FIELD,
+            **self._outcome_lease(),
         }
         finished = self.store.finish(job_id, generation, fields, token=claim.token)
         if not finished:
@@ -361,7 +362,7 @@ class ProcessService:
         self._delete_result(job.get("result"), keep=result_name)
         if self.config.delete_originals:
             self._delete_source(bucket, name, generation)
-        self._publish(job_id, jobs.apply_fields(job, fields))
+        self._publish(job_id, jobs.apply_fields(job, fields), leased=True)
 
     def _fail(
         self,
@@ -380,6 +381,7 @@ class ProcessService:
             # A failed job keeps no photo: the source goes right after this record.
             **jobs.failed_fields(*error),
             "timings_ms": _milliseconds(timings),
+            **self._outcome_lease(),
         }
         finished = self.store.finish(job_id, generation, fields, token=claim.token)
         if not finished:
@@ -397,7 +399,7 @@ class ProcessService:
         # generation's result there stays (it is that job's outcome).
         self._delete_drop_results(job_id, claim.job, name)
         self._delete_source(bucket, name, generation)
-        self._publish(job_id, jobs.apply_fields(claim.job, fields))
+        self._publish(job_id, jobs.apply_fields(claim.job, fields), leased=True)
 
     def _superseded(
         self, job_id: str, generation: int, result_name: str | None, *, bucket: str, name: str
@@ -440,7 +442,7 @@ class ProcessService:
         # The first delivery may also have died (or failed to publish) before the outcome
         # reached the topic: the record's mark says whether it did.
         if status in jobs.TERMINAL:
-            self._publish(job_id, job)
+            self._publish(job_id, job, leased=False)
 
     # -- storage -------------------------------------------------------------------------------
     def _download(self, bucket: str, name: str, generation: int) -> bytes:
@@ -453,15 +455,39 @@ class ProcessService:
                 "the uploaded object no longer exists", code="source_missing"
             ) from exc
 
-    def _publish(self, job_id: str, job: Mapping[str, Any]) -> None:
-        """The final record's outcome to JOBS_TOPIC (if set), once per generation."""
-        if publish_outcome(self.clients, job_id, job):
+    def _publish(self, job_id: str, job: Mapping[str, Any], *, leased: bool) -> None:
+        """The final record's outcome to JOBS_TOPIC (if set), once per outcome. `leased`: this
+        delivery wrote the record, with the publishing lease in it (`_outcome_lease`); any
+        other delivery first takes the lease, or finds the outcome published already."""
+        if not self.config.jobs_topic:
+            return
+        key = key_of(job_id, job)
+        if job.get(jobs.OUTCOME_PUBLISHED) == key:
+            return
+        generation = int(job.get("generation") or 0)
+        if not leased and not self.store.take_outcome(
+            job_id, generation, key, lease_seconds=OUTCOME_LEASE_SECONDS
+        ):
+            return
+        try:
+            published = publish_outcome(self.clients, job_id, job)
+        except TransientError:
+            self.store.release_outcome(job_id)
+            raise
+        if published:
             log_event(
                 "job.outcome_published",
                 job=log_ref(job_id),
-                generation=int(job.get("generation") or 0),
+                generation=generation,
                 status=job.get("status"),
             )
+
+    def _outcome_lease(self) -> dict[str, Any]:
+        """What a final record holds besides the outcome: the publishing lease of the delivery
+        that writes it (jobs.JobStore.take_outcome), when there is a topic to publish to."""
+        if not self.config.jobs_topic:
+            return {}
+        return {jobs.OUTCOME_LEASE: jobs.utcnow() + dt.timedelta(seconds=OUTCOME_LEASE_SECONDS)}
 
     def _write_result(
         self,

@@ -8,11 +8,18 @@ from pathlib import Path
 from gazokako.ids import (
     ID_PATTERN,
     api_job_of,
+    drop_result_name,
+    drop_result_name_fits,
+    drop_result_names,
     in_api_folder,
     is_job_id,
     new_job_id,
+    owned_by,
     redact,
+    reserved_drop_name,
+    result_metadata,
     result_object_name,
+    result_source_generation,
     results_prefix,
     source_object_name,
     uploads_prefix,
@@ -50,3 +57,33 @@ def test_redact_hides_an_id_wherever_it_is() -> None:
     job_id = new_job_id()
     for text in (job_id, source_object_name(job_id), f"u%2F{job_id}%2Fsource", f"no {job_id}!"):
         assert job_id not in redact(text) and "<redacted>" in redact(text)
+
+
+def test_drop_result_names_follow_the_drop() -> None:
+    assert drop_result_name("inbox/photo.jpg", "jpeg") == "inbox/photo.jpg.jpg"
+    assert drop_result_name("inbox/photo.png", "jpeg") == "inbox/photo.png.jpg"
+    assert drop_result_name("inbox/photo", "webp") == "inbox/photo.webp"
+    assert drop_result_names("a/b") == ("a/b.jpg", "a/b.png", "a/b.webp")
+    # Injective: the extension added never holds a dot, so cutting at the last dot gives the
+    # drop back, and two drops never share a result name whatever their extensions.
+    drops = ["x", "x.jpg", "x.png", "x.jpg.jpg", "x.", ".jpg", "d/x.jpg", "d.jpg/x"]
+    names = [drop_result_name(d, f) for d in drops for f in ("jpeg", "png", "webp")]
+    assert len(names) == len(set(names))
+    assert all(n.rsplit(".", 1)[0] in drops for n in names)
+    assert reserved_drop_name("r/abc/1.jpg") and not reserved_drop_name("inbox/r/x.jpg")
+    assert drop_result_name_fits("a" * 1019) and not drop_result_name_fits("a" * 1020)
+    assert drop_result_name_fits("é" * 509) and not drop_result_name_fits("é" * 510)
+
+
+def test_result_metadata_links_back() -> None:
+    job_id = new_job_id()
+    meta = result_metadata(job_id, 17, 2)
+    assert meta == {
+        "gazokako-job": job_id,
+        "gazokako-source-generation": "17",
+        "gazokako-faces": "2",
+    }
+    assert owned_by(meta, job_id) and not owned_by(meta, new_job_id()) and not owned_by(None, "")
+    assert result_source_generation(meta) == 17
+    assert result_source_generation(None) == result_source_generation({"x": "y"}) == 0
+    assert result_source_generation({"gazokako-source-generation": "junk"}) == 0

@@ -443,11 +443,13 @@ def _check(
     # Results: exactly the ones the done records name, each once, of the recorded size.
     per_job: Counter[str] = Counter()
     for blob in harness.results():
-        per_job[blob.name.split("/")[1] if blob.name.startswith("r/") else "?"] += 1
+        # r/{id}/{generation}.{ext} for API jobs, the drop's own name + extension for drops.
         want = expected_results.get(blob.name)
         if want is None:
             problems.append(f"orphan result {blob.name}")
-        elif blob.size != want[1]:
+            continue
+        per_job[want[0]] += 1
+        if blob.size != want[1]:
             problems.append(f"{blob.name}: {blob.size} bytes, record says {want[1]}")
     for name, (job_id, _size) in expected_results.items():
         if per_job[job_id] != 1:
