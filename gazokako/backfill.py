@@ -4,8 +4,8 @@
 
 For a team that turns the service on over an existing archive. It lists the prefix and, for
 each object generation that has no job yet, or one neither finished nor being processed
-(docs/JOBS.md, `drops/`; an erased one is left alone too), POSTs to the
-process function exactly what a drop makes Eventarc deliver: the binary-mode CloudEvent
+(`drops/` in docs/JOBS.md; an erased one is left alone too), POSTs to the process function
+exactly what a drop makes Eventarc deliver: the binary-mode CloudEvent
 `google.cloud.storage.object.v1.finalized` of the object's current generation
 (gazokako/events.py). The process function then does what it does for a drop (one job per
 generation, however often the event comes), so a second run skips everything. Objects under
