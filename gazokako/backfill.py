@@ -15,7 +15,8 @@ Against an `https://` target it sends an ID token for that URL (Cloud Run checks
 `roles/run.invoker`); docs/JOBS.md ("Backfill") lists the roles and where to run it from.
 A progress bar goes to stderr (`--no-progress` turns it off), one summary line to stdout. No
 object name is printed or logged. Exit status 0 when nothing failed, 1 otherwise (run again:
-what was done is skipped), 2 on a usage error.
+what was done is skipped), 2 on a usage error. An event the function accepts without making a
+job (a bucket that is not its uploads bucket) counts as failed, with a hint on stderr.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from gazokako.ids import in_api_folder
 from gazokako.jobs import DELETED, PROCESSING, TERMINAL, JobStore
 
 PROCESSED, SKIPPED, FAILED = "processed", "skipped", "failed"
+# Accepted but no job made: the function ignored the event (not its uploads bucket). Counted as
+# failed, with a hint: nothing was processed, and a second run would "process" it again.
+IGNORED = "ignored"
 # A transient answer (500: a lease held by another delivery, a storage hiccup) is retried as
 # Eventarc would, after these pauses; then the object counts as failed for this run.
 RETRY_PAUSES = (1.0, 2.0, 4.0)
@@ -127,7 +131,9 @@ class Backfill:
         )
         for pause in (*self.pauses, None):
             if self._post(data, headers):
-                return PROCESSED
+                # The function answers only once the generation's job is settled.
+                taken = self.store.drop_status(self.bucket, obj.name, obj.generation) is not None
+                return PROCESSED if taken else IGNORED
             if pause is None:
                 break
             time.sleep(pause)
@@ -173,7 +179,7 @@ class Progress:
         bar = "#" * filled + "-" * (width - filled)
         self.stream.write(
             f"\r[{bar}] {done}/{self.total} {rate:.1f}/s "
-            f"{counts[PROCESSED]} processed, {counts[SKIPPED]} skipped, {counts[FAILED]} failed"
+            f"{counts[PROCESSED]} processed, {counts[SKIPPED]} skipped, {failed(counts)} failed"
         )
         self.stream.flush()
 
@@ -190,7 +196,7 @@ def run(
     workers: int,
     progress: Progress,
 ) -> dict[str, int]:
-    counts = {PROCESSED: 0, SKIPPED: 0, FAILED: 0}
+    counts = {PROCESSED: 0, SKIPPED: 0, FAILED: 0, IGNORED: 0}
     progress.update(0, counts)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(backfill.one, obj) for obj in objects]
@@ -204,11 +210,21 @@ def run(
     return counts
 
 
+def failed(counts: dict[str, int]) -> int:
+    return counts[FAILED] + counts.get(IGNORED, 0)
+
+
 def summary(counts: dict[str, int]) -> str:
     return (
         f"backfill: {counts[PROCESSED]} processed, {counts[SKIPPED]} skipped "
-        f"(processed or in progress), {counts[FAILED]} failed"
+        f"(processed or in progress), {failed(counts)} failed"
     )
+
+
+IGNORED_HINT = (
+    "backfill: the process function accepted {n} event(s) but made no job: is --bucket the "
+    "bucket its trigger watches (UPLOADS_BUCKET)?"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -244,8 +260,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO = sys.stdout) -> i
     objects = list(list_objects(storage_client, args.bucket, args.prefix))
     progress = Progress(len(objects), sys.stderr, enabled=not args.no_progress)
     counts = run(backfill, objects, workers=args.workers, progress=progress)
+    if counts[IGNORED]:
+        print(IGNORED_HINT.format(n=counts[IGNORED]), file=sys.stderr)
     print(summary(counts), file=stdout, flush=True)
-    return 1 if counts[FAILED] else 0
+    return 1 if failed(counts) else 0
 
 
 if __name__ == "__main__":

@@ -155,3 +155,18 @@ def test_backfill_twice_processes_each_archived_object_once(archive: Stack, tmp_
     assert third.stdout == "backfill: 1 processed, 0 skipped (processed or in progress), 0 failed\n"
     latest = _drop_jobs(db, archive.uploads_bucket)[ARCHIVE[2]]
     assert len(latest) == 2 and {j["status"] for j in latest} == {jobs.DONE}
+
+
+def test_a_bucket_the_function_does_not_watch_is_reported_not_counted_processed(
+    archive: Stack,
+) -> None:
+    gcs, _ = _clients(archive)
+    other = "archive-not-the-uploads-bucket"
+    archive.create_bucket(other)
+    gcs.bucket(other).blob("old/a.jpg").upload_from_string(
+        _image("JPEG", 1), content_type="image/jpeg"
+    )
+    ran = _backfill(archive, "--bucket", other, "--target", archive.url("process"), "--no-progress")
+    assert ran.returncode == 1
+    assert ran.stdout == "backfill: 0 processed, 0 skipped (processed or in progress), 1 failed\n"
+    assert "made no job: is --bucket the bucket its trigger watches" in ran.stderr
