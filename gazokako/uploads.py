@@ -23,6 +23,7 @@ from gazokako.errors import (
 from gazokako.ids import (
     is_job_id,
     new_job_id,
+    owned_by,
     results_prefix,
     source_object_name,
     uploads_prefix,
@@ -221,7 +222,12 @@ class UploadService:
         if isinstance(job.get("filename"), str) and job["filename"]:
             out["source"]["filename"] = job["filename"]
         result = job.get("result")
-        if job.get("status") == jobs.DONE and isinstance(result, dict) and result.get("name"):
+        if (
+            job.get("status") == jobs.DONE
+            and isinstance(result, dict)
+            and result.get("name")
+            and self._result_is_its_own(job_id, job, result)
+        ):
             bucket = result.get("bucket") or self.config.results_bucket
             blob = self.clients.storage.bucket(bucket).blob(result["name"])
             signed = self.signer.sign(blob, method="GET")
@@ -255,6 +261,17 @@ class UploadService:
                 "message": str(error.get("message") or ""),
             }
         return out
+
+    def _result_is_its_own(self, job_id: str, job: dict[str, Any], result: dict[str, Any]) -> bool:
+        """An API job's result name is its own for good; a drop's is shared by every generation
+        of the drop, and once a newer generation's result took it over, the older job's record
+        names an object that is not its result any more: no URL to it then."""
+        if job.get("origin") != "drop":
+            return True
+        bucket = result.get("bucket") or self.config.results_bucket
+        with transient_on("read the result"):
+            blob = self.clients.storage.bucket(bucket).get_blob(result["name"])
+        return blob is not None and owned_by(blob.metadata, job_id)
 
     def delete_job(self, job_id: str) -> None:
         """Erase the job: first the record (a tombstone, in one transaction), then every

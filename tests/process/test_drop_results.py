@@ -5,12 +5,14 @@ one never overwrites it; erasure removes only a job's own result. Fake and emula
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
+from devstack.keys import ensure_signing_key
 from gazokako import ids, jobs
 from gazokako.ids import new_job_id
 from gazokako.processing import ProcessService
@@ -202,6 +204,24 @@ def test_a_failed_newer_generation_leaves_the_older_result(world: World) -> None
     assert _job_of(world, name, second)["status"] == "failed"
     result = world.result_object(f"{name}.jpg")
     assert result is not None and result.metadata == _metadata(_job_of(world, name, first))
+
+
+def test_get_of_an_older_generations_job_offers_no_result_that_is_not_its_own(
+    world: World, tmp_path: Path
+) -> None:
+    name = f"inbox/{new_job_id()}.png"
+    first = world.put(name, _png("coffee.png"), metadata=GRAYSCALE)
+    world.deliver(first)
+    key = ensure_signing_key(tmp_path / "signing-key.json", world.config.project)
+    api = UploadService(world.with_config(local_signing_key_file=str(key)).clients)
+    old = _job_of(world, name, first)
+    assert api.describe_job(old["id"])["result"]["width"] == 600
+    second = world.put(name, _png("chelsea.png"), metadata=GRAYSCALE)
+    world.deliver(second)
+    shown = api.describe_job(old["id"])
+    assert shown["status"] == "done" and "result" not in shown
+    newer = api.describe_job(_job_of(world, name, second)["id"])
+    assert newer["result"]["width"] == 451 and newer["result"]["url"]
 
 
 def test_erasing_a_drop_job_removes_only_its_own_result(world: World) -> None:

@@ -31,6 +31,9 @@ def test_every_upload_ends_in_exactly_one_expected_outcome(report: Report) -> No
     # result, and every job with more than one terminal record.
     assert report.problems == []
     assert sum(report.outcomes.values()) == 48
+    # One outcome message per job on the jobs topic (a repeat only where a kill cut between
+    # the publish and its mark; the problems list bounds those by the kills).
+    assert report.outcome_messages - report.outcome_duplicates == 48
     for kind in ("api:done", "api:failed", "drop:done", "drop:failed"):
         assert report.outcomes.get(kind, 0) > 0, report.outcomes
 

@@ -32,8 +32,9 @@ import cv2
 import numpy as np
 import requests
 
-from devstack.stack import Stack
+from devstack.stack import JOBS_TOPIC, Stack
 from tests.support.corpus import skimage_image
+from tests.support.topics import EmulatorTopic
 
 # What the fault runs inject; the lease is short so that a killed instance's claims are taken
 # over within seconds, not the five minutes production uses.
@@ -89,6 +90,10 @@ class Report:
     # median time inside the processor (claim to result written) per kind of item, ms
     processing_p50_ms: dict[str, float] = field(default_factory=dict)
     bridge: dict[str, int] = field(default_factory=dict)
+    # messages on the jobs topic, and how many of them repeat an outcome already published
+    # (at-least-once: only a crash between the publish and the record's mark repeats one)
+    outcome_messages: int = 0
+    outcome_duplicates: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -164,7 +169,7 @@ def _emulators(stack: Stack) -> Iterator[None]:
     """The clients read the emulator addresses when they are built; this process may be a test
     session with another stack, so the environment is changed only for that moment."""
     env = stack.function_env()
-    keys = ("STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST")
+    keys = ("STORAGE_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST")
     with _env_lock:
         old = {k: os.environ.get(k) for k in keys}
         os.environ.update({k: env[k] for k in keys})
@@ -190,6 +195,8 @@ class Harness:
             anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
             self.storage = storage.Client(project=stack.project, credentials=anonymous)
             self.db = firestore.Client(project=stack.project)
+            # Subscribed before the first upload: every outcome message of the run arrives here.
+            self.outcomes = EmulatorTopic(stack.project, JOBS_TOPIC)
         self.http = requests.Session()
         self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
 
@@ -319,11 +326,15 @@ def _wait_for_outcomes(
         by_object: dict[str, list[dict[str, Any]]] = {}
         for job in jobs:
             by_object.setdefault(job.get("source", {}).get("name", ""), []).append(job)
+        # Terminal and its outcome published (the record is marked after the publish).
         pending = [
             s
             for s in sent
             if not s.error
-            and not any(j.get("status") in TERMINAL for j in by_object.get(s.object_name, []))
+            and not any(
+                j.get("status") in TERMINAL and j.get("outcome_published")
+                for j in by_object.get(s.object_name, [])
+            )
         ]
         if not pending or time.monotonic() > deadline:
             return jobs, by_object
@@ -392,6 +403,8 @@ def run(
     jobs, by_object = _wait_for_outcomes(harness, sent, give_up_after)
     report.seconds = round(time.monotonic() - started, 2)
     _check(report, harness, sent, by_object, jobs)
+    _check_outcome_messages(report, jobs, harness.outcomes.drain())
+    harness.outcomes.close()
     _measure(report, sent, by_object, jobs, started_at)
     report.bridge = harness.bridge_stats()
     return report
@@ -460,6 +473,30 @@ def _check(
     for (_event, job_id), n in harness.finished_events().items():
         per_record[job_id] += n
     problems.extend(f"job {j}: {n} terminal records" for j, n in per_record.items() if n != 1)
+
+
+def _check_outcome_messages(
+    report: Report, jobs: list[dict[str, Any]], messages: list[Any]
+) -> None:
+    """One message per terminal record (docs/JOBS.md, "Outcome messages"), each matching its
+    record; a repeat (same key) only where a kill could have cut between publish and mark."""
+    records = {f"{j['id']}:{j['generation']}:0": j for j in jobs if j.get("status") in TERMINAL}
+    per_key: Counter[str] = Counter(m.attributes.get("outcome_key", "") for m in messages)
+    for key, job in records.items():
+        if per_key[key] == 0:
+            report.problems.append(f"job {job['id']}: no outcome message")
+    for message in messages:
+        job = records.get(message.attributes.get("outcome_key", ""))
+        if job is None:
+            report.problems.append(f"outcome message {message.attributes} names no record")
+        elif message.body.get("status") != job["status"]:
+            report.problems.append(f"job {job['id']}: message says {message.body.get('status')}")
+    report.outcome_messages = len(messages)
+    report.outcome_duplicates = sum(n - 1 for n in per_key.values() if n > 1)
+    if report.outcome_duplicates > report.kills:
+        report.problems.append(
+            f"{report.outcome_duplicates} repeated outcome messages for {report.kills} kills"
+        )
 
 
 @contextmanager
