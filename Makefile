@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/dev.txt functions/upload/requirements.txt functions/process/requirements.txt
 
-.PHONY: dev check test lint venv clean browser stage checkov-venv test-imaging-312 bench
+.PHONY: dev check test lint venv clean browser stage checkov-venv test-imaging-312 bench sample
 
 # The venv is rebuilt only when a requirements file changes, so a second run is quick.
 $(STAMP): $(REQS)
@@ -20,6 +20,13 @@ venv: $(STAMP)
 
 dev: venv
 	$(PY) -m devstack up
+
+# A photo with one face for the README's walk-through, at .local/photo.jpg: Grace Hopper's
+# portrait from Debian's facedetect package (as the tests get it; no venv needed).
+sample: .local/photo.jpg
+
+.local/photo.jpg:
+	@$(PYTHON) scripts/fetch_test_images.py --sample $@
 
 lint: venv
 	$(VENV)/bin/ruff check .

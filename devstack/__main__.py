@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from devstack.stack import ROOT, Stack
+from devstack.stack import ENV_FILE, ROOT, Stack, env_lines
 
 
 def main() -> int:
@@ -37,8 +37,15 @@ def main() -> int:
     for key, value in urls.items():
         if key != "pids":
             print(f"  {key:<{width}}  {value}")
+    env_file = args.state_dir / ENV_FILE
+    print(f"\ngcloud, the Python clients and curl against this stack (or `source {env_file}`):")
+    for line in env_lines(urls):
+        print(f"  {line}")
     print(f"\nready in {urls['ready_seconds']} s. Open {urls['web']}")
-    print(f"written to {args.state_dir / 'stack.json'}; Ctrl-C stops everything.", flush=True)
+    print(
+        f"written to {args.state_dir / 'stack.json'} and {env_file}; Ctrl-C stops everything.",
+        flush=True,
+    )
     try:
         while not stop.is_set():
             for name, proc in stack.procs.items():

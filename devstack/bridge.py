@@ -22,7 +22,6 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,10 +29,11 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+from gazokako.events import FINALIZED, cloudevent_headers, storage_object_json
 from gazokako.ids import api_job_of, log_ref
 from gazokako.logs import log_event
 
-EVENT_TYPE = "google.cloud.storage.object.v1.finalized"
+EVENT_TYPE = FINALIZED
 
 
 def object_log_refs(name: object) -> tuple[str | None, str | None]:
@@ -43,33 +43,6 @@ def object_log_refs(name: object) -> tuple[str | None, str | None]:
     text = str(name or "")
     job_id = api_job_of(text)
     return (log_ref(job_id), None) if job_id else (None, log_ref(text))
-
-
-def cloudevent_for(
-    message_id: str, publish_time: datetime, data: Mapping[str, Any]
-) -> dict[str, str]:
-    """The ce-* headers Eventarc sets for a finalized object (binary content mode)."""
-    bucket = str(data["bucket"])
-    return {
-        "ce-specversion": "1.0",
-        "ce-id": message_id,
-        "ce-time": publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "ce-type": EVENT_TYPE,
-        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
-        "ce-subject": f"objects/{data['name']}",
-        "ce-bucket": bucket,
-        "Content-Type": "application/json",
-    }
-
-
-def storage_object_json(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The object resource as Eventarc sends it: int64 fields are JSON strings."""
-    body = dict(data)
-    for key in ("generation", "metageneration", "size"):
-        if key in body and body[key] is not None:
-            body[key] = str(body[key])
-    body.setdefault("kind", "storage#object")
-    return body
 
 
 class Stats:
@@ -258,7 +231,7 @@ class Bridge:
             self._ack(received)
             return
         data = storage_object_json(json.loads(msg.data))
-        headers = cloudevent_for(msg.message_id, msg.publish_time, data)
+        headers = cloudevent_headers(msg.message_id, msg.publish_time, data)
         if self._roll(self.faults.duplicate_rate):
             self.stats.add("duplicated")
             delay = self._uniform(self.faults.duplicate_max_delay)

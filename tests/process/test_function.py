@@ -16,7 +16,7 @@ import pytest
 from werkzeug.test import TestResponse
 
 import gazokako.clients
-from devstack.bridge import cloudevent_for
+from gazokako.events import cloudevent_headers
 from gazokako.ids import source_object_name
 from gazokako.processing import ProcessService
 from tests.fakes import FakeClients
@@ -36,7 +36,7 @@ class Function:
         self.module: Any = sys.modules["main"]
 
     def send(self, data: dict[str, Any], **headers: str) -> TestResponse:
-        ce = cloudevent_for(secrets.token_hex(8), datetime.now(UTC), data)
+        ce = cloudevent_headers(secrets.token_hex(8), datetime.now(UTC), data)
         ce.update(headers)
         return self.client.post("/", data=json.dumps(data), headers=ce)
 
