@@ -32,6 +32,7 @@ from gazokako.uploads import NOT_FOUND_MESSAGE, UploadService
 
 UPLOADS_METHODS = "POST, OPTIONS"
 JOB_METHODS = "GET, DELETE, OPTIONS"
+REVISION_METHODS = "POST, OPTIONS"
 ALLOWED_REQUEST_HEADERS = "Content-Type"
 EXPOSED_HEADERS = "Retry-After"
 MAX_BODY_BYTES = 16_384
@@ -111,6 +112,12 @@ class Api:
             self._limit(self.writes, self._client(request))
             body = _json_body(request)
             return 201, self.service.issue_upload_url(body, base_url=self._base_url(request))
+        if route.revisions:
+            if method != "POST":
+                raise MethodNotAllowedFor(route.allow, "use POST /jobs/{id}/revisions")
+            self._limit(self.writes, self._client(request))
+            body = _json_body(request)
+            return 202, self.service.request_revision(route.job_id, body)
         if method == "GET":
             self._limit(self.reads, self._client(request))
             return 200, self.service.describe_job(route.job_id)
@@ -194,6 +201,8 @@ class Route:
 
     allow: str
     job_id: str | None = None
+    # /jobs/{id}/revisions: a review revision of the job.
+    revisions: bool = False
 
 
 def match_route(path: str) -> Route | None:
@@ -203,12 +212,16 @@ def match_route(path: str) -> Route | None:
         return Route(UPLOADS_METHODS)
     if len(parts) == 2 and parts[0] == "jobs":
         return Route(JOB_METHODS, parts[1])
+    if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "revisions":
+        return Route(REVISION_METHODS, parts[1], revisions=True)
     return None
 
 
 def _route_name(path: str) -> str:
     # Logs name the route, never the job id: an id is the capability to read a result.
-    return "/jobs/{id}" if path.startswith("/jobs/") else path[:40]
+    if path.startswith("/jobs/"):
+        return "/jobs/{id}/revisions" if path.endswith("/revisions") else "/jobs/{id}"
+    return path[:40]
 
 
 def _json_body(request: flask.Request) -> dict[str, Any]:
