@@ -41,7 +41,9 @@ class Review:
     def done_face_job(self, options: Mapping[str, Any] | None = None) -> str:
         """An API job of astronaut.png, processed automatically (mosaic_faces, PNG out)."""
         job_id = self.world.new_api_job(["mosaic_faces"], dict(options or {"format": "png"}))
-        self.world.deliver(self.world.put(source_object_name(job_id), skimage_image("astronaut.png")))
+        self.world.deliver(
+            self.world.put(source_object_name(job_id), skimage_image("astronaut.png"))
+        )
         job = self.world.job(job_id)
         assert job["status"] == "done" and job["faces"]["count"] >= 1, job
         return job_id
@@ -116,7 +118,9 @@ def test_a_revision_is_rendered_from_the_source(review: Review, world: World) ->
     assert review.finished[0][1]["revision"] == 1
 
 
-def test_the_same_set_is_one_revision_and_duplicates_do_nothing(review: Review, world: World) -> None:
+def test_the_same_set_is_one_revision_and_duplicates_do_nothing(
+    review: Review, world: World
+) -> None:
     job_id = review.done_face_job()
     assert review.request(job_id, [FREE_AREA]).outcome is jobs.RevisionOutcome.ACCEPTED
     # Asked again while pending: the same revision, to be published again.
@@ -246,9 +250,7 @@ def test_a_claimed_revision_is_not_withdrawn(review: Review, world: World) -> No
     assert world.job(job_id)["status"] == "processing"
 
 
-def test_a_dead_holder_is_taken_over_then_the_revision_fails(
-    review: Review, world: World
-) -> None:
+def test_a_dead_holder_is_taken_over_then_the_revision_fails(review: Review, world: World) -> None:
     job_id = review.done_face_job()
     before = world.job(job_id)
     review.request(job_id, [FREE_AREA])
