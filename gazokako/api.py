@@ -28,6 +28,7 @@ from gazokako.errors import (
 )
 from gazokako.logs import log_event
 from gazokako.ratelimit import TokenBucketLimiter, client_key, retry_after_header
+from gazokako.review import MAX_BODY_BYTES as REVISION_BODY_BYTES
 from gazokako.uploads import NOT_FOUND_MESSAGE, UploadService
 
 UPLOADS_METHODS = "POST, OPTIONS"
@@ -116,7 +117,7 @@ class Api:
             if method != "POST":
                 raise MethodNotAllowedFor(route.allow, "use POST /jobs/{id}/revisions")
             self._limit(self.writes, self._client(request))
-            body = _json_body(request)
+            body = _json_body(request, REVISION_BODY_BYTES)
             return 202, self.service.request_revision(route.job_id, body)
         if method == "GET":
             self._limit(self.reads, self._client(request))
@@ -224,17 +225,17 @@ def _route_name(path: str) -> str:
     return path[:40]
 
 
-def _json_body(request: flask.Request) -> dict[str, Any]:
+def _json_body(request: flask.Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     media = (request.mimetype or "").lower()
     if not _JSON_MEDIA.fullmatch(media):
         raise UnsupportedMediaType("send the request body as application/json")
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body larger than {limit} bytes")
     # Read at most one byte past the limit: a chunked body of unknown length cannot make the
     # instance buffer more than that.
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body larger than {limit} bytes")
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:

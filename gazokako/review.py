@@ -54,6 +54,10 @@ BOX_FIELDS = ("x", "y", "w", "h")
 # A box may carry the detector's `score` back (faces.boxes round-trips); it is not used.
 _BOX_OPTIONAL = frozenset({"score"})
 MAX_BOXES = 256
+# No image is wider or taller (JPEG's limit): a larger number is absurd whatever the image.
+MAX_COORDINATE = 65535
+# 256 boxes with scores fit well within this; POST /uploads keeps its own smaller limit.
+MAX_BODY_BYTES = 65_536
 PUBLISH_TIMEOUT_SECONDS = 30.0
 # Boxes a person gave are certain: applied with this score in `faces.boxes`.
 GIVEN_SCORE = 1.0
@@ -80,7 +84,7 @@ def parse_revision_body(body: Mapping[str, Any]) -> tuple[list[dict[str, int]], 
         raise InvalidRequest(f"boxes has {len(raw)} entries; at most {MAX_BOXES} are allowed")
     boxes = [_parse_box(i, item) for i, item in enumerate(raw)]
     op = body.get("op")
-    if op is not None and op not in FACE_OPS:
+    if op is not None and (not isinstance(op, str) or op not in FACE_OPS):
         raise InvalidRequest(f"op must be one of {', '.join(sorted(FACE_OPS))}", code="invalid_ops")
     return boxes, op
 
@@ -105,6 +109,8 @@ def _parse_box(index: int, item: object) -> dict[str, int]:
         raise InvalidRequest(f"{where} starts outside the image (x and y must be >= 0)")
     if box["w"] < 1 or box["h"] < 1:
         raise InvalidRequest(f"{where} is empty (w and h must be at least 1 pixel)")
+    if max(box.values()) > MAX_COORDINATE:
+        raise InvalidRequest(f"{where} is larger than any image ({MAX_COORDINATE} pixels)")
     return box
 
 

@@ -124,6 +124,7 @@ def test_the_same_body_is_one_revision(client: InProcessApi) -> None:
         ({"boxes": [{"x": 600, "y": 0, "w": 41, "h": 10}]}, "outside the 640x480 image"),
         ({"boxes": [{"x": 0, "y": 470, "w": 10, "h": 11}]}, "outside the 640x480 image"),
         ({"boxes": [{"x": 0, "y": 0, "w": 10_000, "h": 10}]}, "outside"),
+        ({"boxes": [{"x": 0, "y": 0, "w": 70_000, "h": 10}]}, "larger than any image"),
         ({"boxes": [{"x": -1, "y": 0, "w": 10, "h": 10}]}, "x and y must be >= 0"),
         ({"boxes": [{"x": 0, "y": 0, "w": 0, "h": 10}]}, "empty"),
         ({"boxes": [{"x": 0, "y": 0, "w": 5, "h": -3}]}, "empty"),
@@ -135,6 +136,8 @@ def test_the_same_body_is_one_revision(client: InProcessApi) -> None:
         ({"boxes": [{"x": 0, "y": 0, "w": 5, "h": 5, "score": "high"}]}, "score"),
         ({"boxes": [7]}, "boxes[0] must be an object"),
         ({"boxes": [], "op": "grayscale"}, "op must be one of"),
+        ({"boxes": [], "op": {}}, "op must be one of"),
+        ({"boxes": [], "op": ["blur_faces"]}, "op must be one of"),
     ],
 )
 def test_invalid_bodies_are_refused_with_the_reason(
