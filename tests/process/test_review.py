@@ -8,18 +8,25 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import cv2
+import functions_framework
 import numpy as np
 import pytest
 
+import gazokako.clients
+from devstack.bridge import pubsub_cloudevent
 from gazokako import jobs
 from gazokako.errors import TransientError
 from gazokako.ids import revision_result_name, source_object_name
 from gazokako.review import REVISION_EVENT, ReviewService, revision_key
+from tests.fakes import FakeClients
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
 
@@ -354,3 +361,51 @@ def test_a_late_finalize_event_does_not_redo_a_reviewed_job(review: Review, worl
 def test_malformed_messages_are_acknowledged(review: Review, data: dict[str, Any]) -> None:
     review.service.handle_message({"type": REVISION_EVENT}, data)
     assert review.finished == []
+
+
+SOURCE = Path(__file__).resolve().parents[2] / "functions" / "process" / "main.py"
+
+
+@pytest.fixture
+def revision_function(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The deployed `process_revision` entry point in-process, on the world's backend."""
+    cfg = world.config
+    monkeypatch.setenv("PROJECT_ID", cfg.project)
+    monkeypatch.setenv("UPLOADS_BUCKET", cfg.uploads_bucket)
+    monkeypatch.setenv("RESULTS_BUCKET", cfg.results_bucket)
+    fake = isinstance(world.clients, FakeClients)
+    monkeypatch.setattr(gazokako.clients, "_clients", world.clients if fake else None)
+    app = functions_framework.create_app(
+        target="process_revision", source=str(SOURCE), signature_type="cloudevent"
+    )
+    yield app.test_client()
+    sys.modules.pop("main", None)
+
+
+def _send(client: Any, job_id: str, revision: int) -> Any:
+    payload = json.dumps({"id": job_id, "revision": revision}).encode()
+    data, headers = pubsub_cloudevent(
+        "m-1",
+        datetime.now(UTC),
+        payload,
+        {},
+        topic="projects/p/topics/revisions",
+        subscription="projects/p/subscriptions/s",
+    )
+    return client.post("/", data=json.dumps(data), headers=headers)
+
+
+def test_the_entry_point_acks_a_rendered_revision_and_retries_a_busy_one(
+    review: Review, world: World, revision_function: Any
+) -> None:
+    job_id = review.done_face_job()
+    review.request(job_id, [FREE_AREA])
+    holder = world.store.claim_revision(job_id, 1, lease_seconds=60)
+    busy = _send(revision_function, job_id, 1)
+    assert busy.status_code == 500  # another delivery holds the lease: come back later
+    world.store.release_revision(job_id, 1, holder.token)
+    done = _send(revision_function, job_id, 1)
+    assert 200 <= done.status_code < 300, done.text
+    assert world.job(job_id)["revision"] == 1
+    late = _send(revision_function, job_id, 1)
+    assert 200 <= late.status_code < 300
