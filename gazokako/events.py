@@ -1,4 +1,4 @@
-"""The CloudEvent a finalized object brings: one home for its shape.
+"""The CloudEvents Eventarc delivers: one home for their shape.
 
 Eventarc delivers `google.cloud.storage.object.v1.finalized` to the process function in binary
 content mode: the attributes as `ce-*` headers, the object resource as the JSON body with its
@@ -9,11 +9,14 @@ drop.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
+# An Eventarc Pub/Sub trigger's event (the review function's, on REVISIONS_TOPIC).
+MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 # The object resource's int64 fields, which the JSON API (and so Eventarc) writes as strings.
 _INT64_FIELDS = ("generation", "metageneration", "size")
 
@@ -41,3 +44,35 @@ def storage_object_json(data: Mapping[str, Any]) -> dict[str, Any]:
             body[key] = str(body[key])
     body.setdefault("kind", "storage#object")
     return body
+
+
+def pubsub_cloudevent(
+    message_id: str,
+    publish_time: datetime,
+    payload: bytes,
+    attributes: Mapping[str, str],
+    *,
+    topic: str,
+    subscription: str,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(data, ce-* headers) of the CloudEvent an Eventarc Pub/Sub trigger delivers for one
+    message of `topic` (projects/P/topics/T), in binary content mode: the data is
+    `{"message": {data (base64), attributes, messageId, publishTime}, "subscription"}`."""
+    when = publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    message = {
+        "data": base64.b64encode(payload).decode(),
+        "attributes": dict(attributes),
+        "messageId": message_id,
+        "message_id": message_id,
+        "publishTime": when,
+        "publish_time": when,
+    }
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": message_id,
+        "ce-time": when,
+        "ce-type": MESSAGE_PUBLISHED,
+        "ce-source": f"//pubsub.googleapis.com/{topic}",
+        "Content-Type": "application/json",
+    }
+    return {"message": message, "subscription": subscription}, headers

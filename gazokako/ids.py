@@ -93,6 +93,13 @@ def result_object_name(job_id: str, generation: int, fmt: str) -> str:
     return f"{results_prefix(job_id, generation)}{result_extension(fmt)}"
 
 
+def revision_result_name(job_id: str, generation: int, revision: int, fmt: str) -> str:
+    """Where revision `revision` (1, 2, ...) of a reviewed API job's result goes: deterministic
+    per (generation, revision), so a repeated attempt overwrites instead of adding, and inside
+    `results_prefix(job_id, generation)`, so every erasure of the job's results finds it."""
+    return f"{results_prefix(job_id, generation)}r{revision}.{result_extension(fmt)}"
+
+
 # -- direct drops: the result is named after the dropped object (docs/JOBS.md) -----------------
 # Cloud Storage's limit on an object name, in UTF-8 bytes.
 MAX_OBJECT_NAME_BYTES = 1024

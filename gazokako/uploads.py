@@ -14,9 +14,12 @@ import imaging
 from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.errors import (
+    Conflict,
+    Gone,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    TransientError,
     UnsupportedMediaType,
     transient_on,
 )
@@ -27,6 +30,13 @@ from gazokako.ids import (
     results_prefix,
     source_object_name,
     uploads_prefix,
+)
+from gazokako.review import (
+    check_boxes_fit,
+    face_op_of,
+    parse_revision_body,
+    publish_revision,
+    revision_key,
 )
 from gazokako.signing import UrlSigner
 
@@ -254,6 +264,16 @@ class UploadService:
             # from before the budget existed have no such field.
             if isinstance(faces.get("unverified"), int):
                 out["faces"]["unverified"] = faces["unverified"]
+            # A person's reviewed set (POST /jobs/{id}/revisions) or the detector's.
+            out["faces"]["reviewed"] = faces.get("reviewed") is True
+        out["revision"] = _revision_shown(job)
+        revision_error = job.get("revision_error")
+        if isinstance(revision_error, dict) and isinstance(revision_error.get("revision"), int):
+            out["revision_error"] = {
+                "revision": revision_error["revision"],
+                "code": str(revision_error.get("code") or "failed"),
+                "message": str(revision_error.get("message") or ""),
+            }
         # While the original is kept for review (docs/JOBS.md): when the window closes.
         review_until = iso(job.get(jobs.REVIEW_UNTIL))
         if review_until is not None and job.get("status") != jobs.DELETED:
@@ -265,6 +285,57 @@ class UploadService:
                 "message": str(error.get("message") or ""),
             }
         return out
+
+    def request_revision(self, job_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /jobs/{id}/revisions: record the person's box set as the next revision and hand
+        it to the process function; the answer is the job as GET shows it (`processing`, the
+        new `revision`). The same set as the pending or applied revision makes no new one."""
+        boxes, op = parse_revision_body(body)
+        job = self._job_or_404(job_id)
+        # The job's state first (the transaction below decides for good): what the boxes and
+        # the operation must fit is known only once the job is done.
+        self._refuse_revision_now(jobs.revision_state_refused(job, jobs.utcnow()))
+        op = op or face_op_of(job.get("ops") or [])
+        if op is None:
+            raise InvalidRequest(
+                "this job has no face operation: name one in op", code="invalid_ops"
+            )
+        source = job.get("source") or {}
+        width, height = source.get("width"), source.get("height")
+        if isinstance(width, int) and isinstance(height, int):
+            check_boxes_fit(boxes, width, height)
+        request = self.store.request_revision(
+            job_id, key=revision_key(boxes, op), op=op, boxes=boxes
+        )
+        self._refuse_revision_now(request)
+        if request.outcome is not jobs.RevisionOutcome.CURRENT:
+            try:
+                publish_revision(self.clients, job_id, request.revision)
+            except TransientError:
+                # Not published: the job must not wait for ever on a revision nobody renders.
+                # (If even this fails, the same POST again publishes the pending revision.)
+                with contextlib.suppress(TransientError):
+                    self.store.withdraw_revision(job_id, request.revision)
+                raise
+        return self.describe_job(job_id)
+
+    @staticmethod
+    def _refuse_revision_now(request: jobs.RevisionRequest | None) -> None:
+        """Raise the API's answer to a revision request that makes no revision now."""
+        if request is None:
+            return
+        outcome = request.outcome
+        if outcome is jobs.RevisionOutcome.NO_JOB:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        if outcome is jobs.RevisionOutcome.CLOSED:
+            raise Gone(f"review closed: {request.reason}")
+        if outcome is jobs.RevisionOutcome.NOT_DONE:
+            what = (
+                f"revision {request.revision} is being rendered"
+                if request.revision
+                else f"the job is {request.job.get('status')}"
+            )
+            raise Conflict(f"{what}; a revision can be asked for once the job is done")
 
     def _result_is_its_own(self, job_id: str, job: dict[str, Any], result: dict[str, Any]) -> bool:
         """An API job's result name is its own for good; a drop's is shared by every generation
@@ -303,6 +374,16 @@ class UploadService:
                 jobs.delete_drop_results(results_bucket, erasure.name, job_id)
         if erasure is not None and erasure.has_source:
             self.store.erased(job_id)
+
+
+def _revision_shown(job: Mapping[str, Any]) -> int:
+    """The revision the job is at: the one being rendered while one is pending, else the one
+    its result shows (0: the automatic result)."""
+    pending = job.get(jobs.PENDING_REVISION)
+    if job.get("status") == jobs.PROCESSING and isinstance(pending, Mapping):
+        return int(pending.get("revision") or 0)
+    revision = job.get("revision")
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
 
 
 def _delete_quietly(blob: Any) -> None:

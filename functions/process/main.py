@@ -1,6 +1,8 @@
 """Process function entry points: `process_upload`, a CloudEvent for each object finalized in
-the uploads bucket; `sweep_reviews`, Cloud Scheduler's tick (through Pub/Sub and Eventarc) that
-deletes the sources whose review window closed. Both are deployed from this folder.
+the uploads bucket; `process_revision`, a CloudEvent (Pub/Sub messagePublished) for each review
+revision on REVISIONS_TOPIC; `sweep_reviews`, Cloud Scheduler's tick (through Pub/Sub and
+Eventarc) that deletes the sources whose review window closed. Gen2 functions have one trigger
+each, so all three deploy from this folder as functions of their own.
 
 Returning normally acknowledges the event (the job is done, failed, or the event was not ours or
 a duplicate); raising answers 500, and Eventarc delivers the event again with backoff.
@@ -17,9 +19,11 @@ from gazokako.clients import default_clients
 from gazokako.errors import TransientError
 from gazokako.logs import log_event
 from gazokako.processing import ProcessService
+from gazokako.review import ReviewService
 from gazokako.sweep import sweep_review_sources
 
 _service: ProcessService | None = None
+_review: ReviewService | None = None
 
 
 @functions_framework.cloud_event
@@ -41,6 +45,30 @@ def process_upload(cloud_event: CloudEvent) -> None:
     except Exception as exc:
         log_event(
             "process.crash",
+            severity="ERROR",
+            ce_id=attributes.get("id"),
+            error=type(exc).__name__,
+            stack_trace="".join(traceback.format_tb(exc.__traceback__)),
+        )
+        raise RetryLater from None
+
+
+@functions_framework.cloud_event
+def process_revision(cloud_event: CloudEvent) -> None:
+    global _review  # noqa: PLW0603 - built once per instance, on the first event
+    if _review is None:
+        _review = ReviewService(default_clients())
+    attributes = dict(cloud_event.get_attributes())
+    try:
+        _review.handle_message(attributes, cloud_event.get_data() or {})
+    except TransientError as exc:
+        log_event(
+            "review.retry", severity="WARNING", ce_id=attributes.get("id"), reason=exc.message
+        )
+        raise RetryLater from None
+    except Exception as exc:
+        log_event(
+            "review.crash",
             severity="ERROR",
             ce_id=attributes.get("id"),
             error=type(exc).__name__,
