@@ -273,8 +273,16 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
     state.pollFailures = 0;
     // A result older than the revision asked for is not the answer yet (a read that raced the
     // POST, or a replica behind): keep waiting for the new one.
-    const stale = job.status === "done" && (job.revision ?? 0) < state.revision;
+    // A revision that could not be rendered leaves the previous result, and says so.
+    const failedRevision =
+      job.status === "done" && state.revision > 0 && (job.revision_error?.revision ?? 0) >= state.revision;
+    const stale = job.status === "done" && (job.revision ?? 0) < state.revision && !failedRevision;
     if (!stale) state.job = job;
+    if (failedRevision) {
+      stopWaiting();
+      revisionFailed(job);
+      return;
+    }
     if (job.status === "done" && !stale) {
       stopWaiting();
       showResult(job);
@@ -392,6 +400,19 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
       return;
     }
     startWaiting("status.processing");
+  }
+
+  function revisionFailed(job) {
+    const body = state.revising;
+    const { code = "", message = "" } = job.revision_error;
+    if (code === "review_closed") state.reviewClosed = true;
+    showResult(job);
+    if (code === "review_closed") {
+      view.closeReview();
+      view.showMessage("err.review_closed");
+    } else {
+      view.showMessage("err.revision_failed", { message: message || code }, body ? [reviseAgainAction(body)] : []);
+    }
   }
 
   function reviseAgainAction(body) {

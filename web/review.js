@@ -29,12 +29,12 @@ export function sourceSize(job, natural = null) {
   return null;
 }
 
-/** Whether the job can still be reviewed by the page's clock (the server has the last word:
- * a revision after the window answers 410 review_closed). */
+/** Whether the job can still be reviewed by the page's clock: until `review_until`, or with no
+ * end when it is null (no window set). The server has the last word: a revision once the source
+ * is gone answers 410 review_closed. */
 export function reviewOpen(job, now = Date.now()) {
   if (job?.status !== "done" || !faceOp(job) || !job.faces) return false;
-  if (job.review_until === null) return false;
-  if (typeof job.review_until !== "string") return true; // the API did not say: let it decide
+  if (typeof job.review_until !== "string") return true;
   const until = Date.parse(job.review_until);
   return Number.isNaN(until) || until > now;
 }

@@ -360,12 +360,11 @@ export function createView(document) {
     // "Check the faces" while the API keeps the original (job.review_until), with that time.
     const open = !shown.reviewClosed && reviewOpen(job);
     el.reviewOpen.hidden = !open;
-    if (open && typeof job.review_until === "string") {
-      el.reviewNote.textContent = t("review.note.until", { time: formatUntil(job.review_until, shown.lang) });
-    } else if (faceOps && (shown.reviewClosed || job.review_until === null || (typeof job.review_until === "string" && !open))) {
-      el.reviewNote.textContent = t("review.note.closed");
+    if (open) {
+      const until = typeof job.review_until === "string" ? formatUntil(job.review_until, shown.lang) : "";
+      el.reviewNote.textContent = until ? t("review.note.until", { time: until }) : t("review.note.open");
     } else {
-      el.reviewNote.textContent = "";
+      el.reviewNote.textContent = faceOps && job.faces ? t("review.note.closed") : "";
     }
     el.reviewNote.hidden = !el.reviewNote.textContent;
     const r = job.result;

@@ -534,6 +534,36 @@ test("a lost answer is retried with the same body, which the API counts as the s
   assert.deepEqual(sent, [BODY, BODY, BODY]);
 });
 
+test("a revision that could not be rendered shows the previous result and offers to try again", async () => {
+  const s = await finished();
+  s.api.queue("createRevision", { ...FACES_DONE, status: "processing", revision: 1 });
+  const failed = { ...FACES_DONE, revision: 0, revision_error: { revision: 1, code: "corrupt", message: "bad bytes" } };
+  s.api.queue("getJob", { ...FACES_DONE, status: "processing", revision: 1 }, failed);
+  await s.flow.applyRevision(BODY);
+  await s.timers.advance(1000);
+  assert.equal(s.view.result, failed); // the previous result, still on screen
+  assert.equal(s.view.busy, false);
+  assert.equal(s.timers.pending(), 0);
+  assert.deepEqual([s.view.message.key, s.view.message.params, s.view.message.actions], ["err.revision_failed", { message: "bad bytes" }, ["action.retry"]]);
+  s.api.queue("createRevision", { ...FACES_DONE, status: "processing", revision: 2 });
+  s.api.queue("getJob", { ...FACES_DONE, revision: 2, faces: { count: 2, boxes: BODY.boxes, reviewed: true } });
+  s.view.message.run["action.retry"]();
+  await settle();
+  await s.timers.advance(1000);
+  assert.equal(s.view.result.revision, 2);
+  assert.deepEqual(s.api.calls.filter(([k]) => k === "createRevision").map(([, , b]) => b), [BODY, BODY]);
+
+  // The source gone while rendering (review_closed): the review closes for good.
+  s.api.queue("createRevision", { ...FACES_DONE, status: "processing", revision: 3 });
+  s.api.queue("getJob", { ...FACES_DONE, revision: 2, revision_error: { revision: 3, code: "review_closed", message: "gone" } });
+  await s.flow.applyRevision({ boxes: [] });
+  await s.timers.advance(1000);
+  assert.equal(s.flow.state.reviewClosed, true);
+  assert.deepEqual(s.view.calls.filter(([n]) => n === "showResult").at(-1)[2], { reviewClosed: true });
+  assert.equal(s.view.message.key, "err.review_closed");
+  assert.ok(s.view.calls.some(([n]) => n === "closeReview"));
+});
+
 test("describeApiError: 409 is not done yet, 410 is a closed review", () => {
   const size = (b) => `${b} B`;
   assert.deepEqual(describeApiError(new ApiError("http", 409), null, size), ["err.not_done", {}]);

@@ -57,8 +57,9 @@ class Scenario:
             "%Y-%m-%dT%H:%M:%SZ"
         )
     )
-    revision_error: tuple[int, str] | None = None  # e.g. (410, "review_closed")
+    revision_refusal: tuple[int, str] | None = None  # e.g. (410, "review_closed")
     revision_polls: int = 1  # GETs answering "processing" after a new revision
+    revision_failure: str | None = None  # a code: the render fails, the old result stands
 
 
 @dataclass
@@ -73,10 +74,15 @@ class Job:
     width: int = 64  # the upright source size, read from the uploaded picture
     height: int = 48
     done: bool = False
-    revision: int = 0
-    revision_key: str | None = None
+    revision: int = 0  # the applied revision
+    revision_key: str | None = None  # the set of the pending or applied revision
     revision_polls: int = 0
-    applied: list[dict[str, int]] | None = None  # the box set of the latest revision
+    revision_seq: int = 0  # the last revision number given
+    pending: int | None = None  # the revision being rendered
+    pending_boxes: list[dict[str, int]] | None = None
+    applied: list[dict[str, int]] | None = None  # the box set of the applied revision
+    revision_error: dict[str, Any] | None = None
+    applied_key: str | None = None
 
 
 class FakeApi:
@@ -144,7 +150,8 @@ class FakeApi:
                 "width": job.width,
                 "height": job.height,
             },
-            "revision": job.revision,
+            "revision": job.revision if job.pending is None else job.pending,
+            "review_until": sc.review_until,
         }
         if not job.uploaded:
             doc["status"] = "awaiting_upload"
@@ -154,11 +161,16 @@ class FakeApi:
         if sc.stuck or job.polls <= sc.polls_before_done:
             doc["status"] = "processing"
             return doc
-        if job.revision_polls > 0:
-            if poll:
-                job.revision_polls -= 1
-            doc["status"] = "processing"
-            return doc
+        if job.pending is not None:
+            if job.revision_polls > 0:
+                if poll:
+                    job.revision_polls -= 1
+                doc["status"] = "processing"
+                return doc
+            self.settle_revision(job)
+            doc["revision"] = job.revision
+        if job.revision_error:
+            doc["revision_error"] = dict(job.revision_error)
         if sc.final_status == "failed":
             doc["status"] = "failed"
             doc["error"] = dict(sc.failure)
@@ -166,7 +178,6 @@ class FakeApi:
         job.done = True
         job.result_version += 1
         doc["status"] = "done"
-        doc["review_until"] = sc.review_until
         doc["result"] = {
             "url": f"{self.base}/results/{job.id}?v={job.result_version}",
             "content_type": "image/png",
@@ -181,38 +192,62 @@ class FakeApi:
         doc["faces"] = {"count": len(boxes), "boxes": boxes, "reviewed": job.applied is not None}
         return doc
 
+    @staticmethod
+    def valid(job: Job, body: Any) -> bool:
+        """The API's 400 rules: known fields only, at most 256 whole-pixel boxes in the image."""
+        if not isinstance(body, dict) or set(body) - {"boxes", "op"}:
+            return False
+        boxes = body.get("boxes")
+        if not isinstance(boxes, list) or len(boxes) > 256:
+            return False
+        return all(
+            isinstance(box, dict)
+            and set(box) == {"x", "y", "w", "h"}
+            and all(type(box[k]) is int for k in box)
+            and box["w"] >= 1
+            and box["h"] >= 1
+            and box["x"] >= 0
+            and box["y"] >= 0
+            and box["x"] + box["w"] <= job.width
+            and box["y"] + box["h"] <= job.height
+            for box in boxes
+        )
+
     def revise(self, job: Job, body: Any) -> tuple[int, dict[str, Any]]:
         """POST /jobs/{id}/revisions as the contract says: the complete box set, idempotent."""
         sc = self.scenario
         self.revisions.append(body)
-        if sc.revision_error:
-            status, code = sc.revision_error
+        if sc.revision_refusal:
+            status, code = sc.revision_refusal
             return status, {"error": {"code": code, "message": code.replace("_", " ")}}
-        if not job.done:
-            return 409, {"error": {"code": "not_done", "message": "the job is not done"}}
-        bad = {"error": {"code": "invalid_request", "message": "bad boxes"}}
-        if not isinstance(body, dict) or set(body) - {"boxes", "op"}:
-            return 400, bad
-        boxes = body.get("boxes")
-        if not isinstance(boxes, list) or len(boxes) > 256:
-            return 400, bad
-        for box in boxes:
-            if not isinstance(box, dict) or set(box) != {"x", "y", "w", "h"}:
-                return 400, bad
-            if not all(type(box[k]) is int for k in box):
-                return 400, bad
-            if box["w"] < 1 or box["h"] < 1 or box["x"] < 0 or box["y"] < 0:
-                return 400, bad
-            if box["x"] + box["w"] > job.width or box["y"] + box["h"] > job.height:
-                return 400, bad
-        applied = sorted(boxes, key=lambda b: (b["y"], b["x"], b["h"], b["w"]))
-        key = json.dumps([body.get("op"), applied])
+        if not self.valid(job, body):
+            return 400, {"error": {"code": "invalid_request", "message": "bad boxes"}}
+        ordered = sorted(body["boxes"], key=lambda b: (b["y"], b["x"], b["h"], b["w"]))
+        key = json.dumps([body.get("op"), ordered])
+        if not job.done or (job.pending is not None and key != job.revision_key):
+            return 409, {"error": {"code": "not_done", "message": "not done, or another pending"}}
         if key != job.revision_key:
-            job.revision += 1
+            job.revision_seq += 1  # a number is never reused, even after a failed render
+            job.pending = job.revision_seq
             job.revision_key = key
-            job.applied = applied
+            job.pending_boxes = ordered
             job.revision_polls = sc.revision_polls
         return 202, self.job_doc(job, poll=False)
+
+    def settle_revision(self, job: Job) -> None:
+        """The pending revision's render ends: applied, or (revision_failure) recorded in
+        revision_error with the previous result standing."""
+        assert job.pending is not None
+        if self.scenario.revision_failure:
+            code = self.scenario.revision_failure
+            job.revision_error = {"revision": job.pending, "code": code, "message": code}
+            job.revision_key = job.applied_key
+        else:
+            job.applied_key = job.revision_key
+            job.revision = job.pending
+            job.applied = job.pending_boxes
+        job.pending = None
+        job.pending_boxes = None
 
 
 def _make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:

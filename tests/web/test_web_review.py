@@ -139,7 +139,8 @@ def test_release_a_face_draw_a_missed_one_apply_and_apply_again(
     expect(page.locator(BOXES)).to_have_count(2)
     drag(page, at(page, 300, 200), at(page, 360, 260))
     expect(page.locator(BOXES)).to_have_count(3)
-    expect(page.locator(BOXES).nth(2)).to_have_attribute("aria-label", "Box 3, added by you: hidden")
+    added = page.locator(BOXES).nth(2)
+    expect(added).to_have_attribute("aria-label", "Box 3, added by you: hidden")
     expect(page.locator("#review-summary")).to_have_text(
         "2 faces hidden, 1 released. Face 2 will be visible in the result."
     )
@@ -253,9 +254,7 @@ def test_keyboard_review_with_visible_focus_live_summary_and_axe_in_both_languag
     assert page.evaluate("document.activeElement.id") == "result-heading"
     # Face 1 is released; the added box: 60 px (the faces' size) centred at (170, 120), moved
     # up 4 px and made 4 px narrower.
-    assert fake_api.revisions == [
-        {"boxes": [FACE_2, {"x": 170, "y": 116, "w": 56, "h": 60}]}
-    ]
+    assert fake_api.revisions == [{"boxes": [FACE_2, {"x": 170, "y": 116, "w": 56, "h": 60}]}]
     # With a result on screen again, axe is still clean.
     for lang in ("ja", "en"):
         page.click(f"button[data-lang={lang}]")
@@ -263,7 +262,7 @@ def test_keyboard_review_with_visible_focus_live_summary_and_axe_in_both_languag
     assert errors == []
 
 
-def test_a_closed_review_says_so_and_sends_nothing_more(
+def test_a_failed_render_keeps_the_result_and_a_closed_review_sends_nothing_more(
     serve_page: Serve, fake_api: FakeApi, new_context: NewContext
 ) -> None:
     url = serve_page({"api_base": fake_api.base, "poll_interval_ms": 100})
@@ -271,7 +270,26 @@ def test_a_closed_review_says_so_and_sends_nothing_more(
     finished(page)
     open_review(page)
     expect(page.locator("#review-heading")).to_have_text("顔を確認する")
-    fake_api.scenario.revision_error = (410, "review_closed")
+    page.mouse.click(*centre(page, 1))
+
+    # The render fails: the previous result stays, with the reason and a way to try again.
+    fake_api.scenario.revision_failure = "corrupt"
+    page.click("#review-apply")
+    expect_message(page, "err.revision_failed")
+    expect(page.locator("#message-text")).to_contain_text("corrupt")
+    expect(page.locator("#result-section")).to_be_visible()
+    expect(page.locator("#faces-count")).to_have_text("顔が 2 つ見つかりました。")
+    fake_api.scenario.revision_failure = None
+    page.click("#message-actions button[data-action='action.retry']")
+    expect(page.locator("#faces-count")).to_have_text("顔を確認しました：顔を 1 つ隠しています。")
+    assert fake_api.revisions == [{"boxes": [FACE_2]}] * 2
+    job = next(iter(fake_api.jobs.values()))
+    assert job.revision == 2
+
+    # The window closes (410): the page says so and nothing more can be sent.
+    page.click("#review-open")
+    expect(page.locator("#review-section")).to_be_visible()
+    fake_api.scenario.revision_refusal = (410, "review_closed")
     page.mouse.click(*centre(page, 1))
     page.click("#review-apply")
     expect_message(page, "err.review_closed")
@@ -280,8 +298,11 @@ def test_a_closed_review_says_so_and_sends_nothing_more(
     expect(page.locator("#review-apply")).to_be_disabled()
     expect(page.locator("#review-add")).to_be_disabled()
     # Nothing can be changed any more, by pointer or key.
+    assert states(page) == ["released", "released"]  # face 2; face 1 was released before
     page.mouse.click(*centre(page, 2))
-    assert states(page) == ["released", "hidden"]
+    page.locator(BOXES).nth(1).focus()
+    page.keyboard.press("Enter")
+    assert states(page) == ["released", "released"]
     page.click("button[data-lang=en]")
     expect(page.locator("#review-closed")).to_contain_text("can no longer be changed")
     page.click("#message-actions button[data-action='review.cancel']")
@@ -290,14 +311,22 @@ def test_a_closed_review_says_so_and_sends_nothing_more(
     expect(page.locator("#review-note")).to_have_text(
         "Checking the faces is closed: your original photo has been deleted."
     )
-    assert len(fake_api.revisions) == 1
+    assert len(fake_api.revisions) == 3
 
-    # A job whose window has already ended offers no review at all.
-    fake_api.scenario.review_until = None
+    # A job whose window has already ended offers no review at all; one with no window set
+    # (review_until null) offers it without a time.
+    fake_api.scenario.review_until = "2026-01-01T00:00:00Z"
     page.click("#again-button")
     finished(page)
     expect(page.locator("#review-open")).to_be_hidden()
     expect(page.locator("#review-note")).to_contain_text("closed")
+    fake_api.scenario.review_until = None
+    page.click("#again-button")
+    finished(page)
+    expect(page.locator("#review-open")).to_be_visible()
+    expect(page.locator("#review-note")).to_have_text(
+        "Is a face missing, or hidden by mistake? Check the faces."
+    )
     assert errors == []
 
 
