@@ -1,9 +1,16 @@
-"""The local Eventarc: pull storage notifications from Pub/Sub, POST them as CloudEvents.
+"""The local Eventarc: pull messages from a Pub/Sub subscription, POST them as CloudEvents.
 
-Each message becomes the binary-mode CloudEvent that Eventarc delivers in production for
-`google.cloud.storage.object.v1.finalized`. A 2xx answer acks the message; anything else (or no
-answer) nacks it with a growing delay, which is Eventarc's retry-with-backoff. Only events of the
-uploads bucket are delivered, as the production trigger's bucket filter does.
+Two kinds of trigger, one per bridge process (`--kind`):
+
+- `storage` (default): the storage emulator's notifications become the binary-mode CloudEvent
+  Eventarc delivers in production for `google.cloud.storage.object.v1.finalized`. Only events of
+  the uploads bucket (`--bucket`) are delivered, as the production trigger's bucket filter does.
+- `pubsub`: every message of a topic (`--topic`, e.g. REVISIONS_TOPIC) becomes the CloudEvent of
+  an Eventarc Pub/Sub trigger, `google.cloud.pubsub.topic.v1.messagePublished`, whose data is
+  `{"message": {data (base64), attributes, messageId, publishTime}, "subscription"}`.
+
+A 2xx answer acks the message; anything else (or no answer) nacks it with a growing delay, which
+is Eventarc's retry-with-backoff.
 
 Fault injection (off by default; the fault tests and bench/fault_load.py turn it on) plays the
 at-least-once delivery Eventarc promises: `--duplicate-rate` sends some events twice (at the same
@@ -15,6 +22,7 @@ ack of some successful deliveries, so Pub/Sub delivers them again after the back
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import random
 import threading
@@ -34,6 +42,8 @@ from gazokako.ids import api_job_of, log_ref
 from gazokako.logs import log_event
 
 EVENT_TYPE = "google.cloud.storage.object.v1.finalized"
+PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
+KINDS = ("storage", "pubsub")
 
 
 def object_log_refs(name: object) -> tuple[str | None, str | None]:
@@ -53,7 +63,7 @@ def cloudevent_for(
     return {
         "ce-specversion": "1.0",
         "ce-id": message_id,
-        "ce-time": publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "ce-time": _rfc3339(publish_time),
         "ce-type": EVENT_TYPE,
         "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
         "ce-subject": f"objects/{data['name']}",
@@ -70,6 +80,64 @@ def storage_object_json(data: Mapping[str, Any]) -> dict[str, Any]:
             body[key] = str(body[key])
     body.setdefault("kind", "storage#object")
     return body
+
+
+def _rfc3339(stamp: datetime) -> str:
+    return stamp.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def pubsub_cloudevent(
+    message_id: str,
+    publish_time: datetime,
+    payload: bytes,
+    attributes: Mapping[str, str],
+    *,
+    topic: str,
+    subscription: str,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(data, ce-* headers) of the CloudEvent an Eventarc Pub/Sub trigger delivers for one
+    message of `topic` (projects/P/topics/T), in binary content mode."""
+    when = _rfc3339(publish_time)
+    message = {
+        "data": base64.b64encode(payload).decode(),
+        "attributes": dict(attributes),
+        "messageId": message_id,
+        "message_id": message_id,
+        "publishTime": when,
+        "publish_time": when,
+    }
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": message_id,
+        "ce-time": when,
+        "ce-type": PUBSUB_EVENT_TYPE,
+        "ce-source": f"//pubsub.googleapis.com/{topic}",
+        "Content-Type": "application/json",
+    }
+    return {"message": message, "subscription": subscription}, headers
+
+
+def message_job_ref(payload: bytes) -> str | None:
+    """How a log line names the job a message is about (its `id` field), never by the id."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    job_id = body.get("id") if isinstance(body, dict) else None
+    return log_ref(job_id) if isinstance(job_id, str) and job_id else None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One delivery: the body and headers to POST, and how its log lines name it."""
+
+    data: dict[str, Any]
+    headers: dict[str, str]
+    ce_type: str
+    bucket: str | None = None
+    job: str | None = None
+    object_ref: str | None = None
+    generation: object = None
 
 
 class Stats:
@@ -178,7 +246,9 @@ class Bridge:
         *,
         subscription: str,
         target: str,
-        bucket: str,
+        bucket: str = "",
+        kind: str = "storage",
+        topic: str = "",
         workers: int = 8,
         min_backoff: float = 1.0,
         max_backoff: float = 60.0,
@@ -188,7 +258,15 @@ class Bridge:
         self.subscriber = pubsub_v1.SubscriberClient()
         self.subscription = subscription
         self.target = target
+        if (
+            kind not in KINDS
+            or (kind == "storage" and not bucket)
+            or (kind == "pubsub" and not topic)
+        ):
+            raise ValueError("a storage bridge needs a bucket, a pubsub bridge a topic")
         self.bucket = bucket
+        self.kind = kind
+        self.topic = topic
         self.pool = ThreadPoolExecutor(max_workers=workers)
         self.slots = threading.Semaphore(workers)
         self.min_backoff = min_backoff
@@ -250,36 +328,59 @@ class Bridge:
             self.stats.add("in_flight", -1)
             self.slots.release()
 
-    def deliver(self, received: Any) -> None:
-        msg = received.message
+    def event_for(self, msg: Any) -> Event | None:
+        """The CloudEvent this bridge's trigger makes of a message; None: not for this trigger."""
+        if self.kind == "pubsub":
+            data, headers = pubsub_cloudevent(
+                msg.message_id,
+                msg.publish_time,
+                bytes(msg.data),
+                dict(msg.attributes),
+                topic=self.topic,
+                subscription=self.subscription,
+            )
+            return Event(data, headers, PUBSUB_EVENT_TYPE, job=message_job_ref(bytes(msg.data)))
         attrs = dict(msg.attributes)
         if attrs.get("eventType") != "OBJECT_FINALIZE" or attrs.get("bucketId") != self.bucket:
+            return None
+        data = storage_object_json(json.loads(msg.data))
+        headers = cloudevent_for(msg.message_id, msg.publish_time, data)
+        job, object_ref = object_log_refs(data.get("name"))
+        return Event(
+            data,
+            headers,
+            EVENT_TYPE,
+            bucket=str(data.get("bucket")),
+            job=job,
+            object_ref=object_ref,
+            generation=data.get("generation"),
+        )
+
+    def deliver(self, received: Any) -> None:
+        msg = received.message
+        event = self.event_for(msg)
+        if event is None:
             self.stats.add("skipped")
             self._ack(received)
             return
-        data = storage_object_json(json.loads(msg.data))
-        headers = cloudevent_for(msg.message_id, msg.publish_time, data)
         if self._roll(self.faults.duplicate_rate):
             self.stats.add("duplicated")
             delay = self._uniform(self.faults.duplicate_max_delay)
             # Started before the real delivery, so with no delay the two arrive together.
-            threading.Thread(
-                target=self._duplicate, args=(data, headers, delay), daemon=True
-            ).start()
+            threading.Thread(target=self._duplicate, args=(event, delay), daemon=True).start()
         started = time.perf_counter()
-        status = self._post(data, headers)
+        status = self._post(event.data, event.headers)
         ok = status is not None and 200 <= status < 300
         self.stats.add("delivered")
-        job, object_ref = object_log_refs(data.get("name"))
         log_event(
             "bridge.delivery",
             severity="INFO" if ok else "WARNING",
             message_id=msg.message_id,
-            ce_type=EVENT_TYPE,
-            bucket=data.get("bucket"),
-            job=job,
-            object_ref=object_ref,
-            generation=data.get("generation"),
+            ce_type=event.ce_type,
+            bucket=event.bucket,
+            job=event.job,
+            object_ref=event.object_ref,
+            generation=event.generation,
             status=status,
             outcome="ack" if ok else "nack",
             ms=round((time.perf_counter() - started) * 1000, 1),
@@ -316,18 +417,17 @@ class Bridge:
         self.breaker.record(reachable=True)
         return resp.status_code
 
-    def _duplicate(self, data: Mapping[str, Any], headers: Mapping[str, str], delay: float) -> None:
+    def _duplicate(self, event: Event, delay: float) -> None:
         if delay > 0:
             time.sleep(delay)
-        status = self._post(data, headers)
+        status = self._post(event.data, event.headers)
         # The copy's answer decides nothing: the original delivery acks or nacks the message.
-        job, object_ref = object_log_refs(data.get("name"))
         log_event(
             "bridge.duplicate",
-            message_id=headers.get("ce-id"),
-            job=job,
-            object_ref=object_ref,
-            generation=data.get("generation"),
+            message_id=event.headers.get("ce-id"),
+            job=event.job,
+            object_ref=event.object_ref,
+            generation=event.generation,
             status=status,
             delay_s=round(delay, 3),
         )
@@ -381,7 +481,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscription", required=True, help="projects/P/subscriptions/S")
     parser.add_argument("--target", required=True, help="the process function's URL")
-    parser.add_argument("--bucket", required=True, help="deliver only this bucket's events")
+    parser.add_argument("--kind", choices=KINDS, default="storage", help="the trigger's kind")
+    parser.add_argument("--bucket", default="", help="storage: deliver only this bucket's events")
+    parser.add_argument("--topic", default="", help="pubsub: the topic (projects/P/topics/T)")
     parser.add_argument("--status-port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--min-backoff", type=float, default=1.0)
@@ -398,6 +500,8 @@ def main() -> None:
         subscription=args.subscription,
         target=args.target,
         bucket=args.bucket,
+        kind=args.kind,
+        topic=args.topic,
         workers=args.workers,
         min_backoff=args.min_backoff,
         max_backoff=args.max_backoff,

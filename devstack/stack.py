@@ -23,9 +23,22 @@ from devstack.procs import ManagedProcess, free_port, http_answers
 from gazokako.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("storage", "pubsub", "firestore", "upload", "process", "bridge", "web")
+PARTS = (
+    "storage",
+    "pubsub",
+    "firestore",
+    "upload",
+    "process",
+    "bridge",
+    "review",
+    "review_bridge",
+    "web",
+)
 TOPIC = "gcs-uploads"
 SUBSCRIPTION = "eventarc-process"
+# The Eventarc Pub/Sub trigger of `process_revision` (the "review" part), played by a second
+# bridge on this subscription of REVISIONS_TOPIC.
+REVISIONS_SUBSCRIPTION = "eventarc-process-revision"
 # The outcome topic automation subscribes to (JOBS_TOPIC), and the topic of review revisions
 # (REVISIONS_TOPIC) that the upload function publishes and the process function consumes.
 JOBS_TOPIC = "gazokako-jobs"
@@ -103,6 +116,14 @@ class Stack:
     def subscription_path(self) -> str:
         return f"projects/{self.project}/subscriptions/{SUBSCRIPTION}"
 
+    @property
+    def revisions_subscription_path(self) -> str:
+        return f"projects/{self.project}/subscriptions/{REVISIONS_SUBSCRIPTION}"
+
+    @property
+    def revisions_topic_path(self) -> str:
+        return f"projects/{self.project}/topics/{REVISIONS_TOPIC}"
+
     def function_env(self) -> dict[str, str]:
         """What a function instance of this stack sees: emulators, buckets, local signer."""
         web = self.ports["web"]
@@ -163,6 +184,8 @@ class Stack:
             "upload_api": self.url("upload"),
             "process": self.url("process"),
             "bridge": self.url("bridge"),
+            "review": self.url("review"),
+            "review_bridge": self.url("review_bridge"),
             "storage": self.url("storage"),
             "firestore": self.firestore_host,
             "pubsub": self.pubsub_host,
@@ -224,14 +247,14 @@ class Stack:
         topic = publisher.topic_path(self.project, TOPIC)
         with contextlib.suppress(gexc.AlreadyExists):
             publisher.create_topic(request={"name": topic})
-        with contextlib.suppress(gexc.AlreadyExists):
-            subscriber.create_subscription(
-                request={
-                    "name": self.subscription_path,
-                    "topic": topic,
-                    "ack_deadline_seconds": 300,
-                }
-            )
+        for name, on in (
+            (self.subscription_path, topic),
+            (self.revisions_subscription_path, self.revisions_topic_path),
+        ):
+            with contextlib.suppress(gexc.AlreadyExists):
+                subscriber.create_subscription(
+                    request={"name": name, "topic": on, "ack_deadline_seconds": 300}
+                )
         subscriber.close()
 
     def _start_storage(self) -> None:
@@ -285,16 +308,19 @@ class Stack:
     def _start_functions(self) -> None:
         ff = str(Path(sys.executable).parent / "functions-framework")
         fenv = self.function_env()
+        # "review" is the second function deployed from the process folder (its own trigger).
         for name, target, kind in (
             ("upload", "upload_api", "http"),
             ("process", "process_upload", "cloudevent"),
+            ("review", "process_revision", "cloudevent"),
         ):
+            folder = "process" if name == "review" else name
             self._spawn(
                 name,
                 [
                     ff,
                     "--source",
-                    str(ROOT / "functions" / name / "main.py"),
+                    str(ROOT / "functions" / folder / "main.py"),
                     "--target",
                     target,
                     "--signature-type",
@@ -307,7 +333,7 @@ class Stack:
                 {
                     **fenv,
                     "THREADS": "8" if name == "upload" else "4",
-                    **(self.process_env if name == "process" else {}),
+                    **(self.process_env if name in ("process", "review") else {}),
                 },
             )
         self._spawn(
@@ -324,6 +350,27 @@ class Stack:
                 self.uploads_bucket,
                 "--status-port",
                 str(self.ports["bridge"]),
+                *self.bridge_args,
+            ],
+            {"PUBSUB_EMULATOR_HOST": self.pubsub_host},
+        )
+        self._spawn(
+            "review_bridge",
+            [
+                sys.executable,
+                "-m",
+                "devstack.bridge",
+                "--kind",
+                "pubsub",
+                "--subscription",
+                self.revisions_subscription_path,
+                "--topic",
+                self.revisions_topic_path,
+                "--target",
+                self.url("review"),
+                "--status-port",
+                str(self.ports["review_bridge"]),
+                # The same delivery faults as the storage bridge, when a test asks for them.
                 *self.bridge_args,
             ],
             {"PUBSUB_EMULATOR_HOST": self.pubsub_host},
@@ -346,7 +393,7 @@ class Stack:
             ],
             {},
         )
-        for name in ("upload", "process", "bridge", "web"):
+        for name in ("upload", "process", "bridge", "review", "review_bridge", "web"):
             url = self.url(name)
             self.procs[name].wait_until(lambda url=url: http_answers(url))  # type: ignore[misc]
 

@@ -28,10 +28,12 @@ from gazokako.errors import (
 )
 from gazokako.logs import log_event
 from gazokako.ratelimit import TokenBucketLimiter, client_key, retry_after_header
+from gazokako.review import MAX_BODY_BYTES as REVISION_BODY_BYTES
 from gazokako.uploads import NOT_FOUND_MESSAGE, UploadService
 
 UPLOADS_METHODS = "POST, OPTIONS"
 JOB_METHODS = "GET, DELETE, OPTIONS"
+REVISION_METHODS = "POST, OPTIONS"
 ALLOWED_REQUEST_HEADERS = "Content-Type"
 EXPOSED_HEADERS = "Retry-After"
 MAX_BODY_BYTES = 16_384
@@ -111,6 +113,12 @@ class Api:
             self._limit(self.writes, self._client(request))
             body = _json_body(request)
             return 201, self.service.issue_upload_url(body, base_url=self._base_url(request))
+        if route.revisions:
+            if method != "POST":
+                raise MethodNotAllowedFor(route.allow, "use POST /jobs/{id}/revisions")
+            self._limit(self.writes, self._client(request))
+            body = _json_body(request, REVISION_BODY_BYTES)
+            return 202, self.service.request_revision(route.job_id, body)
         if method == "GET":
             self._limit(self.reads, self._client(request))
             return 200, self.service.describe_job(route.job_id)
@@ -194,6 +202,8 @@ class Route:
 
     allow: str
     job_id: str | None = None
+    # /jobs/{id}/revisions: a review revision of the job.
+    revisions: bool = False
 
 
 def match_route(path: str) -> Route | None:
@@ -203,25 +213,29 @@ def match_route(path: str) -> Route | None:
         return Route(UPLOADS_METHODS)
     if len(parts) == 2 and parts[0] == "jobs":
         return Route(JOB_METHODS, parts[1])
+    if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "revisions":
+        return Route(REVISION_METHODS, parts[1], revisions=True)
     return None
 
 
 def _route_name(path: str) -> str:
     # Logs name the route, never the job id: an id is the capability to read a result.
-    return "/jobs/{id}" if path.startswith("/jobs/") else path[:40]
+    if path.startswith("/jobs/"):
+        return "/jobs/{id}/revisions" if path.endswith("/revisions") else "/jobs/{id}"
+    return path[:40]
 
 
-def _json_body(request: flask.Request) -> dict[str, Any]:
+def _json_body(request: flask.Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     media = (request.mimetype or "").lower()
     if not _JSON_MEDIA.fullmatch(media):
         raise UnsupportedMediaType("send the request body as application/json")
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body larger than {limit} bytes")
     # Read at most one byte past the limit: a chunked body of unknown length cannot make the
     # instance buffer more than that.
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body larger than {limit} bytes")
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:

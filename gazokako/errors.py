@@ -47,6 +47,21 @@ class MethodNotAllowed(PermanentError):
     http_status = 405
 
 
+class Conflict(PermanentError):
+    """The job is not in a state that allows the request yet (a revision of a job that is not
+    done, or while another revision is being rendered)."""
+
+    code = "not_done"
+    http_status = 409
+
+
+class Gone(PermanentError):
+    """What the request needs is gone for good: a job's source after its review window."""
+
+    code = "review_closed"
+    http_status = 410
+
+
 class PayloadTooLarge(PermanentError):
     code = "too_large"
     http_status = 413
@@ -111,6 +126,8 @@ API_REFUSALS: tuple[type[PermanentError], ...] = (
     InvalidRequest,
     NotFound,
     MethodNotAllowed,
+    Conflict,
+    Gone,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,

@@ -86,3 +86,11 @@ def result_object_name(job_id: str, generation: int, fmt: str) -> str:
     """Where the result of one source generation goes: the same name on every retry, so a
     repeated attempt overwrites instead of adding; a new generation gets a new name."""
     return f"{results_prefix(job_id, generation)}{'jpg' if fmt == 'jpeg' else fmt}"
+
+
+def revision_result_name(job_id: str, generation: int, revision: int, fmt: str) -> str:
+    """Where revision `revision` (1, 2, ...) of a reviewed job's result goes: deterministic per
+    (generation, revision), so a repeated attempt overwrites instead of adding, and inside
+    `results_prefix(job_id, generation)`, so every erasure of the job's results finds it."""
+    ext = "jpg" if fmt == "jpeg" else fmt
+    return f"{results_prefix(job_id, generation)}r{revision}.{ext}"

@@ -72,6 +72,7 @@ class JobDoc(TypedDict, total=False):
     filename: str
     source: SourceDoc
     generation: int
+    revision: int
     created_at: dt.datetime
     updated_at: dt.datetime
     expires_at: dt.datetime
@@ -165,6 +166,8 @@ def _new_job(
         "filename": filename,
         "source": source,
         "generation": 0,
+        # 0: the automatic result; a person's review makes revisions 1, 2, ... (see below).
+        "revision": 0,
         "created_at": now,
         "updated_at": now,
         "expires_at": expires_at,
@@ -307,7 +310,9 @@ class JobStore:
             gone = _gone(job, written_at or now)
             if gone is not None:
                 return Claim(gone, job)
-            if generation < current or (generation == current and status in TERMINAL):
+            # A pending review revision means this generation was done before it was asked for.
+            finished = status in TERMINAL or PENDING_REVISION in job
+            if generation < current or (generation == current and finished):
                 return Claim(ClaimOutcome.ALREADY_FINISHED, job)
             same = generation == current and status == PROCESSING
             lease_until = job.get("lease_until")
@@ -415,6 +420,192 @@ class JobStore:
         # Best effort: if the release fails, the lease running out frees the job all the same.
         with contextlib.suppress(TransientError):
             self._transact(attempt, "release job")
+
+    # -- review revisions (docs/JOBS.md, "Review") ---------------------------------------------
+    def request_revision(
+        self, job_id: str, *, key: str, op: str, boxes: Sequence[Mapping[str, Any]]
+    ) -> RevisionRequest:
+        """Record a person's box set as the job's next revision, or say why not.
+
+        One transaction: of two simultaneous requests one gets the revision and the other sees
+        it pending. The same set (same `key`) as the pending revision answers PENDING (publish
+        it again: an earlier publish may have failed), as the applied one CURRENT (nothing to
+        do). A revision is numbered once and never reused, so a stale event for an abandoned
+        number can never act on a later revision.
+        """
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> RevisionRequest:
+            snap = ref.get(transaction=tx)
+            job = snap.to_dict() or {}
+            if not snap.exists or job.get("status") == DELETED:
+                return RevisionRequest(RevisionOutcome.NO_JOB, {})
+            now = utcnow()
+            refused = _revision_refused(job, key, now)
+            if refused is not None:
+                return refused
+            applied = int(job.get("revision") or 0)
+            number = max(applied, int(job.get("revision_seq") or 0)) + 1
+            fields: dict[str, Any] = {
+                "status": PROCESSING,
+                PENDING_REVISION: {
+                    "revision": number,
+                    "generation": int(job.get("generation") or 0),
+                    "key": key,
+                    "op": op,
+                    "boxes": [dict(b) for b in boxes],
+                    "requested_at": now,
+                    "lost_claims": 0,
+                },
+                "revision_seq": number,
+                "updated_at": now,
+            }
+            tx.update(ref, fields)
+            return RevisionRequest(RevisionOutcome.ACCEPTED, {**job, **fields}, number)
+
+        return self._transact(attempt, "record the revision")  # type: ignore[no-any-return]
+
+    def withdraw_revision(self, job_id: str, revision: int) -> bool:
+        """Undo a revision nobody has claimed yet (its publish failed): the job is `done` with
+        its previous result again, so a failed publish cannot leave it pending for ever."""
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> bool:
+            snap = ref.get(transaction=tx)
+            job = snap.to_dict() or {}
+            pending = job.get(PENDING_REVISION)
+            if (
+                not snap.exists
+                or not isinstance(pending, Mapping)
+                or int(pending.get("revision") or 0) != revision
+                or pending.get("claim_token")
+                or job.get("status") != PROCESSING
+            ):
+                return False
+            tx.update(
+                ref,
+                {"status": DONE, PENDING_REVISION: firestore.DELETE_FIELD, "updated_at": utcnow()},
+            )
+            return True
+
+        return self._transact(attempt, "withdraw the revision")  # type: ignore[no-any-return]
+
+    def claim_revision(
+        self, job_id: str, revision: int, *, lease_seconds: int, max_attempts: int | None = None
+    ) -> Claim:
+        """Take ownership of rendering `revision`, keyed on (generation, revision) as `claim`
+        is on the generation: exactly one of simultaneous deliveries gets CLAIMED; a revision
+        that is not the pending one (done, withdrawn, superseded) is ALREADY_FINISHED; a live
+        lease is BUSY; once `max_attempts` holders died the revision fails (EXHAUSTED) and the
+        previous result stands."""
+        ref = self._ref(job_id)
+        token = secrets.token_urlsafe(16)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> Claim:
+            snap = ref.get(transaction=tx)
+            if not snap.exists:
+                return Claim(ClaimOutcome.NO_JOB, {})
+            job = snap.to_dict() or {}
+            if job.get("status") == DELETED:
+                return Claim(ClaimOutcome.DELETED, job)
+            pending = job.get(PENDING_REVISION)
+            if (
+                not isinstance(pending, Mapping)
+                or int(pending.get("revision") or 0) != revision
+                or int(pending.get("generation") or 0) != int(job.get("generation") or 0)
+            ):
+                return Claim(ClaimOutcome.ALREADY_FINISHED, job)
+            now = utcnow()
+            lease_until = pending.get("lease_until")
+            held = bool(pending.get("claim_token"))
+            if held and lease_until is not None and lease_until > now:
+                return Claim(ClaimOutcome.BUSY, job)
+            lost = int(pending.get("lost_claims") or 0) + (1 if held else 0)
+            if max_attempts is not None and lost >= max_attempts:
+                tx.update(
+                    ref,
+                    {
+                        **revision_failed_fields(
+                            revision,
+                            "too_many_attempts",
+                            f"the processor stopped {lost} times while rendering this "
+                            "revision without an outcome; the previous result stands",
+                        ),
+                        "updated_at": now,
+                    },
+                )
+                return Claim(ClaimOutcome.EXHAUSTED, job)
+            claimed = {
+                **pending,
+                "lease_until": now + dt.timedelta(seconds=lease_seconds),
+                "claim_token": token,
+                "lost_claims": lost,
+                "claimed_at": now,
+            }
+            tx.update(ref, {PENDING_REVISION: claimed, "updated_at": now})
+            return Claim(ClaimOutcome.CLAIMED, {**job, PENDING_REVISION: claimed}, token)
+
+        return self._transact(attempt, "claim the revision")  # type: ignore[no-any-return]
+
+    def finish_revision(
+        self, job_id: str, revision: int, token: str, fields: Mapping[str, Any]
+    ) -> bool:
+        """Write a revision's terminal record, unless the claim is no longer this holder's (its
+        lease ran out and another took over) or the job was erased."""
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> bool:
+            snap = ref.get(transaction=tx)
+            job = snap.to_dict() or {}
+            pending = job.get(PENDING_REVISION)
+            if (
+                not snap.exists
+                or job.get("status") == DELETED
+                or not isinstance(pending, Mapping)
+                or int(pending.get("revision") or 0) != revision
+                or pending.get("claim_token") != token
+            ):
+                return False
+            now = utcnow()
+            tx.update(
+                ref,
+                {
+                    **fields,
+                    PENDING_REVISION: firestore.DELETE_FIELD,
+                    "updated_at": now,
+                    "finished_at": now,
+                },
+            )
+            return True
+
+        return self._transact(attempt, "finish the revision")  # type: ignore[no-any-return]
+
+    def release_revision(self, job_id: str, revision: int, token: str) -> None:
+        """Give up a revision's claim after a transient failure (best effort, as `release`)."""
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def attempt(tx: firestore.Transaction) -> None:
+            snap = ref.get(transaction=tx)
+            job = snap.to_dict() or {}
+            pending = job.get(PENDING_REVISION)
+            if (
+                snap.exists
+                and isinstance(pending, Mapping)
+                and int(pending.get("revision") or 0) == revision
+                and pending.get("claim_token") == token
+            ):
+                now = utcnow()
+                released = {k: v for k, v in pending.items() if k != "claim_token"}
+                released["lease_until"] = now
+                tx.update(ref, {PENDING_REVISION: released, "updated_at": now})
+
+        with contextlib.suppress(TransientError):
+            self._transact(attempt, "release the revision")
 
     def create_drop_job(
         self, bucket: str, name: str, generation: int, fields: JobDoc, job_id: str
@@ -528,3 +719,71 @@ class Erasure:
             return cls()
         bucket, name = str(raw.get("bucket") or ""), str(raw.get("name") or "")
         return cls(bucket, name, int(raw.get("generation") or 0))
+
+
+# -- review revisions --------------------------------------------------------------------------
+# The revision a person asked for and nobody has finished: its box set, operation and claim.
+PENDING_REVISION = "pending_revision"
+DIRECT_DROP_CLOSED = "direct drops are not kept for review: upload the photo through the API"
+SOURCE_GONE = "the source photo is no longer kept, so the result cannot be rendered again"
+
+
+class RevisionOutcome(enum.Enum):
+    ACCEPTED = "accepted"  # a new revision is pending: publish it
+    PENDING = "pending"  # this very set is pending already: publish it again
+    CURRENT = "current"  # this very set is the applied revision: nothing to do
+    NO_JOB = "no_job"  # no such job, or erased
+    NOT_DONE = "not_done"  # not done yet, or another revision is pending
+    CLOSED = "closed"  # the source is gone (review window over, deleted, failed) or a drop
+
+
+@dataclass(frozen=True)
+class RevisionRequest:
+    outcome: RevisionOutcome
+    job: Mapping[str, Any]
+    revision: int = 0
+    # Why the review is closed (CLOSED only), for the person asking.
+    reason: str = ""
+
+
+def review_closed(job: Mapping[str, Any], now: dt.datetime) -> str | None:
+    """Why the job's result can no longer be rendered again from its source, if it cannot."""
+    if job.get("origin") != "api":
+        return DIRECT_DROP_CLOSED
+    source = job.get("source") or {}
+    if source.get("deleted") is True:
+        return SOURCE_GONE
+    review_until = job.get("review_until")
+    if isinstance(review_until, dt.datetime) and review_until <= now:
+        return "the review window of this job has closed and its source photo is deleted"
+    return None
+
+
+def _revision_refused(job: Mapping[str, Any], key: str, now: dt.datetime) -> RevisionRequest | None:
+    """Why a request for the revision `key` makes no new revision, if it makes none."""
+    closed = review_closed(job, now)
+    if closed is not None:
+        return RevisionRequest(RevisionOutcome.CLOSED, job, reason=closed)
+    pending = job.get(PENDING_REVISION)
+    if isinstance(pending, Mapping):
+        number = int(pending.get("revision") or 0)
+        same = pending.get("key") == key
+        return RevisionRequest(
+            RevisionOutcome.PENDING if same else RevisionOutcome.NOT_DONE, job, number
+        )
+    if job.get("status") != DONE:
+        return RevisionRequest(RevisionOutcome.NOT_DONE, job)
+    applied = int(job.get("revision") or 0)
+    if applied > 0 and job.get("revision_key") == key:
+        return RevisionRequest(RevisionOutcome.CURRENT, job, applied)
+    return None
+
+
+def revision_failed_fields(revision: int, code: str, message: str) -> dict[str, Any]:
+    """A revision that cannot be rendered: the job is `done` again with the result it had,
+    and `revision_error` says which revision failed and why."""
+    return {
+        "status": DONE,
+        PENDING_REVISION: firestore.DELETE_FIELD,
+        "revision_error": {"revision": revision, "code": code, "message": message},
+    }

@@ -14,9 +14,12 @@ import imaging
 from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.errors import (
+    Conflict,
+    Gone,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    TransientError,
     UnsupportedMediaType,
     transient_on,
 )
@@ -26,6 +29,13 @@ from gazokako.ids import (
     results_prefix,
     source_object_name,
     uploads_prefix,
+)
+from gazokako.review import (
+    check_boxes_fit,
+    face_op_of,
+    parse_revision_body,
+    publish_revision,
+    revision_key,
 )
 from gazokako.signing import UrlSigner
 
@@ -248,6 +258,17 @@ class UploadService:
             # from before the budget existed have no such field.
             if isinstance(faces.get("unverified"), int):
                 out["faces"]["unverified"] = faces["unverified"]
+            # A person's reviewed set (POST /jobs/{id}/revisions) or the detector's.
+            out["faces"]["reviewed"] = faces.get("reviewed") is True
+        out["revision"] = _revision_shown(job)
+        out["review_until"] = iso(job.get("review_until"))
+        revision_error = job.get("revision_error")
+        if isinstance(revision_error, dict) and isinstance(revision_error.get("revision"), int):
+            out["revision_error"] = {
+                "revision": revision_error["revision"],
+                "code": str(revision_error.get("code") or "failed"),
+                "message": str(revision_error.get("message") or ""),
+            }
         error = job.get("error")
         if isinstance(error, dict):
             out["error"] = {
@@ -255,6 +276,47 @@ class UploadService:
                 "message": str(error.get("message") or ""),
             }
         return out
+
+    def request_revision(self, job_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /jobs/{id}/revisions: record the person's box set as the next revision and hand
+        it to the process function; the answer is the job as GET shows it (`processing`, the
+        new `revision`). The same set as the pending or applied revision makes no new one."""
+        boxes, op = parse_revision_body(body)
+        job = self._job_or_404(job_id)
+        op = op or face_op_of(job.get("ops") or [])
+        if op is None:
+            raise InvalidRequest(
+                "this job has no face operation: name one in op", code="invalid_ops"
+            )
+        source = job.get("source") or {}
+        width, height = source.get("width"), source.get("height")
+        if isinstance(width, int) and isinstance(height, int):
+            check_boxes_fit(boxes, width, height)
+        request = self.store.request_revision(
+            job_id, key=revision_key(boxes, op), op=op, boxes=boxes
+        )
+        outcome = request.outcome
+        if outcome is jobs.RevisionOutcome.NO_JOB:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        if outcome is jobs.RevisionOutcome.CLOSED:
+            raise Gone(f"review closed: {request.reason}")
+        if outcome is jobs.RevisionOutcome.NOT_DONE:
+            what = (
+                f"revision {request.revision} is being rendered"
+                if request.revision
+                else f"the job is {request.job.get('status')}"
+            )
+            raise Conflict(f"{what}; a revision can be asked for once the job is done")
+        if outcome is not jobs.RevisionOutcome.CURRENT:
+            try:
+                publish_revision(self.clients, job_id, request.revision)
+            except TransientError:
+                # Not published: the job must not wait for ever on a revision nobody renders.
+                # (If even this fails, the same POST again publishes the pending revision.)
+                with contextlib.suppress(TransientError):
+                    self.store.withdraw_revision(job_id, request.revision)
+                raise
+        return self.describe_job(job_id)
 
     def delete_job(self, job_id: str) -> None:
         """Erase the job: first the record (a tombstone, in one transaction), then every
@@ -278,6 +340,16 @@ class UploadService:
                 jobs.delete_generation(source_bucket, erasure.name, erasure.generation)
         if erasure is not None and erasure.has_source:
             self.store.erased(job_id)
+
+
+def _revision_shown(job: Mapping[str, Any]) -> int:
+    """The revision the job is at: the one being rendered while one is pending, else the one
+    its result shows (0: the automatic result)."""
+    pending = job.get(jobs.PENDING_REVISION)
+    if job.get("status") == jobs.PROCESSING and isinstance(pending, Mapping):
+        return int(pending.get("revision") or 0)
+    revision = job.get("revision")
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else 0
 
 
 def _delete_quietly(blob: Any) -> None:

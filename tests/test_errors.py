@@ -62,6 +62,8 @@ def test_the_refusal_table_has_one_code_per_status_from_the_classes() -> None:
         400: "invalid_request",
         404: "not_found",
         405: "method_not_allowed",
+        409: "not_done",
+        410: "review_closed",
         413: "too_large",
         415: "unsupported_media_type",
         429: "rate_limited",

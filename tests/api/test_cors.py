@@ -16,21 +16,25 @@ def _page_origin(stack: dict[str, Any]) -> str:
     return str(stack["web"]).rstrip("/")
 
 
-@pytest.mark.parametrize("path", ["/uploads", "/jobs/" + "A" * 32])
+JOB = "/jobs/" + "A" * 32
+
+
+@pytest.mark.parametrize("path", ["/uploads", JOB, JOB + "/revisions"])
 def test_preflight_from_the_page_is_answered(api: str, stack: dict[str, Any], path: str) -> None:
     origin = _page_origin(stack)
+    posts = path != JOB
     resp = requests.options(
         api + path,
         headers={
             "Origin": origin,
-            "Access-Control-Request-Method": "POST" if path == "/uploads" else "DELETE",
+            "Access-Control-Request-Method": "POST" if posts else "DELETE",
             "Access-Control-Request-Headers": "content-type",
         },
         timeout=30,
     )
     assert resp.status_code == 204
     assert resp.headers["Access-Control-Allow-Origin"] == origin
-    expected = {"POST", "OPTIONS"} if path == "/uploads" else {"GET", "DELETE", "OPTIONS"}
+    expected = {"POST", "OPTIONS"} if posts else {"GET", "DELETE", "OPTIONS"}
     assert set(resp.headers["Access-Control-Allow-Methods"].split(", ")) == expected
     assert set(resp.headers["Allow"].split(", ")) == expected
     assert resp.headers["Access-Control-Allow-Headers"].lower() == "content-type"

@@ -29,9 +29,14 @@ def _finished_with_faces(client: InProcessApi, faces: dict[str, object]) -> dict
 def test_faces_redacted_unexamined_are_reported(client: InProcessApi) -> None:
     # The detection budget ran out: the client learns how many boxes were redacted unexamined.
     job = _finished_with_faces(client, {"count": 3, "boxes": [BOX] * 3, "unverified": 2})
-    assert job["faces"] == {"count": 3, "boxes": [BOX] * 3, "unverified": 2}
+    assert job["faces"] == {
+        "count": 3,
+        "boxes": [BOX] * 3,
+        "unverified": 2,
+        "reviewed": False,
+    }
 
 
 def test_a_record_from_before_the_budget_answers_without_it(client: InProcessApi) -> None:
     job = _finished_with_faces(client, {"count": 1, "boxes": [BOX]})
-    assert job["faces"] == {"count": 1, "boxes": [BOX]}
+    assert job["faces"] == {"count": 1, "boxes": [BOX], "reviewed": False}

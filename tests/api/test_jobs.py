@@ -40,6 +40,9 @@ def test_done_job_shape_and_signed_result_then_erase(
         "result",
         "faces",
         "error",
+        "revision",
+        "review_until",
+        "revision_error",
     }
     assert job["id"] == created["id"] and job["ops"] == ["grayscale"]
     assert job["source"]["content_type"] == "image/png"

@@ -6,6 +6,7 @@ so): it is the only way to make a function answer 500 exactly once on demand.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -56,7 +57,7 @@ class FakeProcessFunction:
 
 @contextlib.contextmanager
 def bridge_on_new_topic(
-    stack_handle: Stack, name: str, target: str, log_dir: Path
+    stack_handle: Stack, name: str, target: str, log_dir: Path, kind: str = "storage"
 ) -> Iterator[tuple[Callable[..., str], int]]:
     """A bridge of its own on a fresh topic of the session's Pub/Sub emulator.
 
@@ -76,7 +77,8 @@ def bridge_on_new_topic(
     bridge = ManagedProcess(
         name,
         [sys.executable, "-m", "devstack.bridge", "--subscription", sub, "--target", target,
-         "--bucket", "uploads-x", "--status-port", str(status_port), "--min-backoff", "1"],
+         "--bucket", "uploads-x", "--status-port", str(status_port), "--min-backoff", "1",
+         "--kind", kind, *(["--topic", topic] if kind == "pubsub" else [])],
         env={**os.environ, "PUBSUB_EMULATOR_HOST": stack_handle.pubsub_host,
              "PYTHONPATH": str(ROOT)},
         log_dir=log_dir,
@@ -173,3 +175,33 @@ def test_unreachable_function_gets_one_probe_at_a_time_not_a_storm(
         finally:
             if fake is not None:
                 fake.server.shutdown()
+
+
+def test_a_pubsub_trigger_delivers_messagepublished_events(
+    stack_handle: Stack, tmp_path: Path
+) -> None:
+    """`--kind pubsub`: every message becomes the CloudEvent of an Eventarc Pub/Sub trigger
+    (the review function's trigger on REVISIONS_TOPIC), redelivered after a 500."""
+    fake = FakeProcessFunction(fail_first=1)
+    try:
+        with bridge_on_new_topic(
+            stack_handle, "bridge-pubsub", fake.url, tmp_path, kind="pubsub"
+        ) as (publish, _):
+            payload = json.dumps({"id": "A" * 32, "revision": 2}).encode()
+            message_id = publish(payload, origin="test")
+            _wait_for(lambda: len(fake.deliveries) >= 2)
+            time.sleep(2.0)  # room for a wrong extra delivery to show up
+    finally:
+        fake.server.shutdown()
+    assert [status for _, _, status in fake.deliveries] == [500, 204]
+    headers, body, _ = fake.deliveries[1]
+    assert headers["ce-id"] == message_id and headers["ce-specversion"] == "1.0"
+    assert headers["ce-type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    topic = f"projects/{stack_handle.project}/topics/bridge-pubsub"
+    assert headers["ce-source"] == f"//pubsub.googleapis.com/{topic}"
+    assert headers["ce-time"].endswith("Z")
+    message = body["message"]
+    assert base64.b64decode(message["data"]) == payload
+    assert message["attributes"] == {"origin": "test"}
+    assert message["messageId"] == message_id and message["publishTime"].endswith("Z")
+    assert body["subscription"] == f"projects/{stack_handle.project}/subscriptions/bridge-pubsub"
