@@ -268,9 +268,3 @@ export function bodyKey(body) {
   const boxes = [...body.boxes].sort(canonical).map((b) => [b.x, b.y, b.w, b.h]);
   return JSON.stringify([body.op ?? null, boxes]);
 }
-
-/** Whether the result on screen already hides exactly this set (Apply would change nothing). */
-export function unchanged(review, job) {
-  const applied = { boxes: (job?.faces?.boxes || []).map((b) => clampBox(b, review.size)) };
-  return bodyKey(requestBody(review)) === bodyKey(requestBody({ size: review.size, boxes: applied.boxes }));
-}

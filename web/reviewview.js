@@ -69,11 +69,11 @@ export function createReviewView(document, { t, lang, onApply, onClose }) {
    * released come back released.
    */
   function open(job, imageUrl, fallbackType = "") {
-    const size = sourceSize(job, null);
     const sameJob = shown.jobId === job.id;
     if (!(sameJob && shown.revision === (job.revision ?? 0) && shown.review)) {
-      const fallbackSize = size ?? { w: job.result?.width || 1, h: job.result?.height || 1 };
-      shown.review = createReview(job, fallbackSize, sameJob ? shown.review : null);
+      // The result's size stands in only if the API did not give the source's.
+      const size = sourceSize(job, { w: job.result?.width, h: job.result?.height }) ?? { w: 1, h: 1 };
+      shown.review = createReview(job, size, sameJob ? shown.review : null);
     }
     shown.job = job;
     shown.jobId = job.id;

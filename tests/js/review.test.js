@@ -29,7 +29,6 @@ import {
   toDisplay,
   toSource,
   toggleBox,
-  unchanged,
 } from "../../web/review.js";
 
 const SIZE = { w: 4000, h: 3000 };
@@ -161,7 +160,8 @@ test("a review starts with every box hidden, numbered in the job's order", () =>
     [[1, 100, false, false], [2, 2000, false, false], [3, 3500, false, false]],
   );
   assert.deepEqual(summary(review), { hidden: 3, released: 0, releasedNumbers: [] });
-  assert.equal(unchanged(review, JOB), true);
+  // Applying it untouched asks for exactly the set the result already hides.
+  assert.equal(bodyKey(requestBody(review)), bodyKey({ boxes: JOB.faces.boxes.map(({ x, y, w, h }) => ({ x, y, w, h })) }));
 });
 
 test("release, keep again, draw, move by key: the body is the complete set to hide", () => {
@@ -176,7 +176,6 @@ test("release, keep again, draw, move by key: the body is the complete set to hi
   assert.equal(drawn.drawn, true);
   applyKey(review, drawn.id, keyAction("ArrowLeft", false, SIZE));
   applyKey(review, one.id, keyAction("ArrowDown", true, SIZE));
-  assert.equal(unchanged(review, JOB), false);
   assert.deepEqual(requestBody(review), {
     boxes: [
       { x: 3500, y: 50, w: 200, h: 210 },
@@ -235,7 +234,7 @@ test("after a revision, the faces it released come back released so they can be 
     ],
   );
   assert.ok(drawn.drawn);
-  assert.equal(unchanged(second, revised), true);
+  assert.equal(bodyKey(requestBody(second)), bodyKey(revised.faces));
   // Restoring it asks for the first set again.
   toggleBox(second, second.boxes[3].id);
   assert.deepEqual(requestBody(second).boxes.length, 4);
