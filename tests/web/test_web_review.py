@@ -371,3 +371,24 @@ def test_review_at_phone_width_with_touch_in_japanese(
     text = page.locator("#review-note").inner_text()
     assert re.search(r"\d\d:\d\d まで顔を確認できます", text), text
     assert errors == []
+
+
+def test_a_photo_the_browser_cannot_draw_is_reviewed_over_the_result(
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext
+) -> None:
+    url = serve_page({"api_base": fake_api.base, "poll_interval_ms": 100})
+    page, errors = open_page(new_context(), url)
+    # Chromium cannot draw HEIC; the fake cannot read it either, so the sizes are its result's.
+    set_file(page, "IMG_0001.HEIC", "image/heic", b"\0\0\0\x18ftypheic" + bytes(64))
+    expect(page.locator("#preview-unavailable")).to_be_visible()
+    page.click("#start-button")
+    expect(page.locator("#result-section")).to_be_visible()
+    page.click("#review-open")
+    expect(page.locator("#review-section")).to_be_visible()
+    assert (page.get_attribute("#review-img", "src") or "").startswith(fake_api.base)
+    expect(page.locator("#review-fallback")).to_have_text(
+        "This browser cannot show your original HEIC photo, so the boxes are drawn over the "
+        "result. A released face is visible only once you apply."
+    )
+    expect(page.locator(BOXES)).to_have_count(2)
+    assert errors == []

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from tests.imaging import fixtures as fx
 from tests.web.pagekit import ROOT, SCREENSHOTS, big_file, expect_message, open_page, set_file
@@ -427,15 +427,6 @@ def test_review_draws_a_missed_face_releases_a_found_one_and_applies_once(
     astronaut = skimage_data("astronaut.png")
     original = decode(astronaut.read_bytes()).astype(int)
     page, errors = open_page(new_context(locale="en-US"), stack["web"])
-    posts: list[tuple[int, dict[str, Any]]] = []
-    page.on(
-        "response",
-        lambda r: (
-            posts.append((r.status, r.json()))
-            if r.url.endswith("/revisions") and r.request.method == "POST"
-            else None
-        ),
-    )
     job_id = run_job(page, astronaut, "image/png")
     api = f"{stack['upload_api']}/jobs/{job_id}"
     job = requests.get(api, timeout=30).json()
@@ -469,7 +460,11 @@ def test_review_draws_a_missed_face_releases_a_found_one_and_applies_once(
     page.mouse.up()
     count = job["faces"]["count"]
     expect(page.locator("#review-boxes .review-box")).to_have_count(count + 1)
-    page.click("#review-apply")
+    save_screenshot(page, "review.png")
+    with page.expect_response(revision_post) as posted:
+        page.click("#review-apply")
+    assert posted.value.status == 202 and posted.value.json()["revision"] == 1
+    sent = posted.value.request.post_data_json
     page.wait_for_selector("#result-section:not([hidden])", timeout=PROCESS_WAIT_MS)
     expect(page.locator("#faces-count")).to_contain_text("You checked the faces")
 
@@ -495,13 +490,19 @@ def test_review_draws_a_missed_face_releases_a_found_one_and_applies_once(
     # Apply again with the same set: the API counts it as the same revision.
     page.click("#review-open")
     expect(page.locator("#review-section")).to_be_visible()
-    page.click("#review-apply")
+    with page.expect_response(revision_post) as posted:
+        page.click("#review-apply")
+    assert posted.value.request.post_data_json == sent
+    assert posted.value.status == 202 and posted.value.json()["revision"] == 1
     page.wait_for_selector("#result-section:not([hidden])", timeout=PROCESS_WAIT_MS)
-    assert [status for status, _ in posts] == [202, 202]
-    assert [body["revision"] for _, body in posts] == [1, 1]
     again = requests.get(api, timeout=30).json()
     assert again["revision"] == 1 and again["faces"]["boxes"] == job["faces"]["boxes"]
     assert errors == []
+
+
+def revision_post(response: Response) -> bool:
+    """The answer to the page's POST /jobs/{id}/revisions (not to its CORS preflight)."""
+    return response.url.endswith("/revisions") and response.request.method == "POST"
 
 
 def _crop(img: np.ndarray, box: dict[str, Any]) -> np.ndarray:
