@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.imaging import fixtures as fx
 from tests.web.fake_api import FakeApi
 from tests.web.pagekit import expect_message, open_page, set_file
 
@@ -391,4 +392,41 @@ def test_a_photo_the_browser_cannot_draw_is_reviewed_over_the_result(
         "result. A released face is visible only once you apply."
     )
     expect(page.locator(BOXES)).to_have_count(2)
+    assert errors == []
+
+
+def test_a_turned_photo_is_reviewed_upright_as_the_api_measures_it(
+    serve_page: Serve, fake_api: FakeApi, new_context: NewContext
+) -> None:
+    # Stored 400 x 300 with EXIF orientation 6: upright it is 300 x 400, for the API (the fake
+    # reads it as the service does) and for the browser, which draws it turned.
+    yy, xx = np.mgrid[0:H, 0:W]
+    stored = np.dstack([xx * 255 // W, yy * 255 // H, np.full((H, W), 90)]).astype(np.uint8)
+    url = serve_page({"api_base": fake_api.base, "poll_interval_ms": 100})
+    page, errors = open_page(new_context(), url)
+    set_file(page, "turned.jpg", "image/jpeg", fx.jpeg_with_metadata(stored, orientation=6))
+    page.click("#start-button")
+    expect(page.locator("#result-section")).to_be_visible()
+    page.click("#review-open")
+    page.wait_for_function("() => document.getElementById('review-img').naturalWidth === 300")
+    assert page.evaluate("document.getElementById('review-img').naturalHeight") == 400
+    page.evaluate("document.getElementById('review-stage').scrollIntoView({ block: 'center' })")
+    s = stage(page)
+    assert abs(s["width"] / s["height"] - 0.75) < 0.01
+
+    def upright(x: float, y: float) -> tuple[float, float]:
+        return s["x"] + x * s["width"] / 300, s["y"] + y * s["height"] / 400
+
+    # The fake's detector boxes (upright pixels) sit where they should on the drawn photo.
+    job = next(iter(fake_api.jobs.values()))
+    box = fake_api.detected(job)[1]
+    b = page.locator(BOXES).nth(1).bounding_box()
+    assert b is not None
+    x, y = upright(box["x"], box["y"])
+    assert abs(b["x"] - x) < 2 and abs(b["y"] - y) < 2
+    drag(page, upright(150, 300), upright(210, 370))
+    page.click("#review-apply")
+    expect(page.locator("#faces-count")).to_contain_text("You checked the faces")
+    drawn = fake_api.revisions[0]["boxes"][-1]
+    assert near(drawn, {"x": 150, "y": 300, "w": 60, "h": 70})
     assert errors == []
