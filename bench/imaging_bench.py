@@ -36,6 +36,7 @@ VARIANTS = (
     "codec_floor",
     "grayscale",
     "mosaic_faces",
+    "apply_boxes",
     "mosaic_faces_pyramid",
     "mosaic_faces_min64",
     "mosaic_faces_min192",
@@ -77,8 +78,10 @@ Boxes = list[tuple[int, int, int, int]]
 Variant = Callable[[bytes], tuple[bytes, Boxes | None]]
 
 
-def _variant(name: str) -> Variant:
-    """The operation under test: output bytes and, for face operations, the boxes found."""
+def _variant(name: str, labels_path: str | None = None) -> Variant:
+    """The operation under test: output bytes and, for face operations, the boxes found.
+    `apply_boxes` is a review revision's render: mosaic_faces over the photo's labelled boxes
+    as given, no detection (imaging.process_image(faces=...))."""
     import imaging
 
     def codec_floor(data: bytes) -> tuple[bytes, Boxes | None]:
@@ -113,6 +116,15 @@ def _variant(name: str) -> Variant:
 
         return run
 
+    if name == "apply_boxes":
+        labelled = json.loads(Path(labels_path or "").read_text()) if labels_path else []
+        given = [imaging.FaceBox(x, y, w, h, 1.0) for x, y, w, h in labelled]
+
+        def apply_boxes(data: bytes) -> tuple[bytes, Boxes | None]:
+            r = imaging.process_image(data, ["mosaic_faces"], imaging.Options(), faces=given)
+            return r.data, [(f.x, f.y, f.w, f.h) for f in r.faces]
+
+        return apply_boxes
     if name == "mosaic_faces_pyramid":
         # The design before the cascade (1.5x finest level over the whole photo), measured in
         # the same run for the comparison; only the benchmark ever selects it.
@@ -184,7 +196,7 @@ def _found(faces: Boxes, labels: Boxes, width: int, height: int) -> int:
 
 def child(name: str, path: str, repeat: int, labels_path: str) -> None:
     data = Path(path).read_bytes()
-    fn = _variant(name)
+    fn = _variant(name, labels_path)
     warm = cv2.imencode(".jpg", np.zeros((300, 400, 3), np.uint8))[1].tobytes()
     fn(warm)  # load the model and the code paths outside the measurement
     # The first calls at a size also grow buffers that the process keeps and reuses
@@ -375,6 +387,10 @@ def heic_decode(jpeg: Path, repeat: int) -> str:
 
 NOTES = """
 Notes:
+- `apply_boxes` is a review revision's re-render (POST /jobs/{id}/revisions): the photo's
+  ten labelled boxes mosaicked as given, no detection, decode and encode as usual; its
+  "vs codec floor" is the revision's cost over the floor. `python -m bench.review_bench`
+  measures that row alone (with its own codec floor, in the same run) and writes it here.
 - grayscale decodes JPEG straight to gray and writes a one-channel JPEG: 0.6-0.9x the colour
   codec floor. A leading resize lets libjpeg decode at 1/2..1/8 scale (48 MP: 0.5x).
 - Face operations are dominated by detection. `mosaic_faces` (and blur/redact) run the

@@ -724,6 +724,9 @@ class Erasure:
 # -- review revisions --------------------------------------------------------------------------
 # The revision a person asked for and nobody has finished: its box set, operation and claim.
 PENDING_REVISION = "pending_revision"
+# Longer than any render (the process function's timeout is at most 9 minutes, its lease that
+# plus a minute): a pending revision untouched this long will not be rendered by anyone.
+REVISION_ABANDONED_AFTER = dt.timedelta(minutes=15)
 DIRECT_DROP_CLOSED = "direct drops are not kept for review: upload the photo through the API"
 SOURCE_GONE = "the source photo is no longer kept, so the result cannot be rendered again"
 
@@ -766,17 +769,41 @@ def _revision_refused(job: Mapping[str, Any], key: str, now: dt.datetime) -> Rev
         return RevisionRequest(RevisionOutcome.CLOSED, job, reason=closed)
     pending = job.get(PENDING_REVISION)
     if isinstance(pending, Mapping):
-        number = int(pending.get("revision") or 0)
-        same = pending.get("key") == key
-        return RevisionRequest(
-            RevisionOutcome.PENDING if same else RevisionOutcome.NOT_DONE, job, number
-        )
+        return _pending_refused(job, pending, key, now)
     if job.get("status") != DONE:
         return RevisionRequest(RevisionOutcome.NOT_DONE, job)
     applied = int(job.get("revision") or 0)
     if applied > 0 and job.get("revision_key") == key:
         return RevisionRequest(RevisionOutcome.CURRENT, job, applied)
     return None
+
+
+def _pending_refused(
+    job: Mapping[str, Any], pending: Mapping[str, Any], key: str, now: dt.datetime
+) -> RevisionRequest | None:
+    number = int(pending.get("revision") or 0)
+    if pending.get("key") == key:
+        return RevisionRequest(RevisionOutcome.PENDING, job, number)
+    if not _abandoned(pending, now):
+        return RevisionRequest(RevisionOutcome.NOT_DONE, job, number)
+    # Nobody has worked on it for longer than any render takes: its message is lost, and the
+    # job must not wait for it for ever. The new revision replaces it; should the old message
+    # come after all, it is not the pending revision and does nothing.
+    return None
+
+
+def _abandoned(pending: Mapping[str, Any], now: dt.datetime) -> bool:
+    """A pending revision that no live holder renders and that nobody asked for or claimed
+    within REVISION_ABANDONED_AFTER."""
+    lease_until = pending.get("lease_until")
+    if pending.get("claim_token") and isinstance(lease_until, dt.datetime) and lease_until > now:
+        return False
+    stamps = [
+        t
+        for t in (pending.get("requested_at"), pending.get("claimed_at"))
+        if isinstance(t, dt.datetime)
+    ]
+    return bool(stamps) and max(stamps) + REVISION_ABANDONED_AFTER <= now
 
 
 def revision_failed_fields(revision: int, code: str, message: str) -> dict[str, Any]:

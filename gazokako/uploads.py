@@ -283,6 +283,13 @@ class UploadService:
         new `revision`). The same set as the pending or applied revision makes no new one."""
         boxes, op = parse_revision_body(body)
         job = self._job_or_404(job_id)
+        # The job's state first (the transaction below decides for good): what the boxes and
+        # the operation must fit is known only once the job is done.
+        closed = jobs.review_closed(job, jobs.utcnow())
+        if closed is not None:
+            raise Gone(f"review closed: {closed}")
+        if job.get("status") != jobs.DONE and jobs.PENDING_REVISION not in job:
+            self._refuse_revision_now(jobs.RevisionRequest(jobs.RevisionOutcome.NOT_DONE, job))
         op = op or face_op_of(job.get("ops") or [])
         if op is None:
             raise InvalidRequest(
@@ -295,6 +302,23 @@ class UploadService:
         request = self.store.request_revision(
             job_id, key=revision_key(boxes, op), op=op, boxes=boxes
         )
+        self._refuse_revision_now(request)
+        if request.outcome is not jobs.RevisionOutcome.CURRENT:
+            try:
+                publish_revision(self.clients, job_id, request.revision)
+            except TransientError:
+                # Not published: the job must not wait for ever on a revision nobody renders.
+                # (If even this fails, the same POST again publishes the pending revision.)
+                with contextlib.suppress(TransientError):
+                    self.store.withdraw_revision(job_id, request.revision)
+                raise
+        return self.describe_job(job_id)
+
+    @staticmethod
+    def _refuse_revision_now(request: jobs.RevisionRequest | None) -> None:
+        """Raise the API's answer to a revision request that makes no revision now."""
+        if request is None:
+            return
         outcome = request.outcome
         if outcome is jobs.RevisionOutcome.NO_JOB:
             raise NotFound(NOT_FOUND_MESSAGE)
@@ -307,16 +331,6 @@ class UploadService:
                 else f"the job is {request.job.get('status')}"
             )
             raise Conflict(f"{what}; a revision can be asked for once the job is done")
-        if outcome is not jobs.RevisionOutcome.CURRENT:
-            try:
-                publish_revision(self.clients, job_id, request.revision)
-            except TransientError:
-                # Not published: the job must not wait for ever on a revision nobody renders.
-                # (If even this fails, the same POST again publishes the pending revision.)
-                with contextlib.suppress(TransientError):
-                    self.store.withdraw_revision(job_id, request.revision)
-                raise
-        return self.describe_job(job_id)
 
     def delete_job(self, job_id: str) -> None:
         """Erase the job: first the record (a tombstone, in one transaction), then every

@@ -70,6 +70,8 @@ resource "google_cloudfunctions2_function" "upload" {
       # Only Google's front end reaches the container: trust its X-Forwarded-Proto, so the
       # status_url the API returns is https.
       FORWARDED_ALLOW_IPS = "*"
+      # POST /jobs/{id}/revisions hands each revision to the process-revision function here.
+      REVISIONS_TOPIC = google_pubsub_topic.revisions.name
     })
   }
 
@@ -139,5 +141,62 @@ resource "google_cloudfunctions2_function" "process" {
     google_project_iam_member.build_reads_gcf_staging,
     google_project_iam_member.trigger_receives_events,
     google_project_iam_member.gcs_publishes_events,
+  ]
+}
+
+# Review revisions: the second entry point of the process source folder (gen2 functions have one
+# trigger each), fed by an Eventarc Pub/Sub trigger on the revisions topic (pubsub.tf). It runs
+# as the process account: it reads the retained source, writes results and job documents.
+resource "google_cloudfunctions2_function" "review" {
+  name        = "${var.name_prefix}-process-revision"
+  location    = var.region
+  description = "gazokako review: one revision in, the result rendered again from its source."
+  labels      = local.labels
+
+  build_config {
+    runtime           = var.python_runtime
+    entry_point       = "process_revision"
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.sources.name
+        object = google_storage_bucket_object.process_source.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory                 = var.process_memory
+    available_cpu                    = var.process_cpu
+    timeout_seconds                  = var.process_timeout_seconds
+    max_instance_request_concurrency = 1
+    min_instance_count               = 0
+    max_instance_count               = var.process_max_instances
+    # Only Eventarc (through Pub/Sub push inside the project) calls this function.
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.process.email
+    environment_variables = merge(local.common_env, {
+      DELETE_ORIGINALS = tostring(var.delete_originals)
+      # A claim outlives one attempt, so a redelivery never takes over a revision still running.
+      LEASE_SECONDS = tostring(var.process_timeout_seconds + 60)
+    })
+  }
+
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
+    pubsub_topic          = google_pubsub_topic.revisions.id
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+  }
+
+  depends_on = [
+    google_project_iam_member.build_logs,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_storage_bucket_iam_member.build_reads_sources,
+    google_project_iam_member.build_reads_gcf_staging,
+    google_project_iam_member.trigger_receives_events,
   ]
 }

@@ -20,7 +20,7 @@ resource "google_service_account" "process" {
 resource "google_service_account" "trigger" {
   account_id   = "${var.name_prefix}-trigger"
   display_name = "gazokako Eventarc trigger"
-  description  = "Delivers uploads-bucket finalize events to the process function."
+  description  = "Delivers uploads-bucket finalize events and review revisions to the event functions."
 }
 
 resource "google_service_account" "build" {
@@ -90,11 +90,20 @@ resource "google_project_iam_member" "trigger_receives_events" {
   member  = "serviceAccount:${google_service_account.trigger.email}"
 }
 
-# The trigger may invoke the process function and nothing else.
+# The trigger may invoke the two event functions and nothing else: the process function ...
 resource "google_cloud_run_service_iam_member" "trigger_invokes_process" {
   project  = var.project_id
   location = google_cloudfunctions2_function.process.location
   service  = google_cloudfunctions2_function.process.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+# ... and the process-revision function, fed by the revisions topic's trigger.
+resource "google_cloud_run_service_iam_member" "trigger_invokes_review" {
+  project  = var.project_id
+  location = google_cloudfunctions2_function.review.location
+  service  = google_cloudfunctions2_function.review.name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.trigger.email}"
 }

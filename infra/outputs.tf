@@ -37,3 +37,13 @@ output "allowed_origins" {
   description = "Origins the API and the uploads bucket accept from browsers."
   value       = local.allowed_origins
 }
+
+output "review_function" {
+  description = "Name of the process-revision function, which renders review revisions."
+  value       = google_cloudfunctions2_function.review.name
+}
+
+output "revisions_topic" {
+  description = "The Pub/Sub topic the upload API hands review revisions to."
+  value       = google_pubsub_topic.revisions.name
+}

@@ -32,6 +32,9 @@ BUILD = ROOT / "build"
 
 # name -> entry point; the entry points are the contract with infra/functions.tf.
 FUNCTIONS: dict[str, str] = {"upload": "upload_api", "process": "process_upload"}
+# Further functions deployed from the same staged folder (gen2: one trigger per function):
+# process_revision renders review revisions (infra/functions.tf, "review").
+MORE_ENTRY_POINTS: dict[str, tuple[str, ...]] = {"process": ("process_revision",)}
 SHARED_PACKAGES = ("gazokako", "imaging")
 # functions/<name>/requirements.txt holds the exact pins; requirements.lock (written by
 # `make lock`, scripts/lock.py) adds every dependency with its hashes. The deployed folder's
@@ -126,9 +129,10 @@ def stage_function(name: str, build: Path = BUILD) -> Path:
     if name not in DETECTS_FACES:
         # The model is only for the process function; the API only validates operation names.
         shutil.rmtree(dest / "imaging" / "_models", ignore_errors=True)
-    entry = FUNCTIONS[name]
-    if f"def {entry}(" not in (dest / "main.py").read_text(encoding="utf-8"):
-        raise SystemExit(f"stage: {dest / 'main.py'} defines no {entry}()")
+    main = (dest / "main.py").read_text(encoding="utf-8")
+    for entry in (FUNCTIONS[name], *MORE_ENTRY_POINTS.get(name, ())):
+        if f"def {entry}(" not in main:
+            raise SystemExit(f"stage: {dest / 'main.py'} defines no {entry}()")
     digest = write_zip(dest, build / f"{name}.zip")
     print(f"staged {_shown(dest)} ({digest})")
     return dest

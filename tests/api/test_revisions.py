@@ -242,3 +242,31 @@ def test_a_failed_revision_is_shown(client: InProcessApi) -> None:
     error = {"revision": 3, "code": "review_closed", "message": "gone"}
     job_id = _done_job(client, revision_error=error)
     assert client.get(f"/jobs/{job_id}").json()["revision_error"] == error
+
+
+def test_a_job_without_a_face_operation_must_name_one(client: InProcessApi) -> None:
+    created = client.post("/uploads", json={**GOOD, "ops": ["grayscale"]}).json()
+    ref = client.clients.firestore.collection(jobs.COLLECTION).document(created["id"])
+    ref.update({"status": "done", "generation": 3, "source.width": 64, "source.height": 64})
+    resp = _post(client, created["id"], {"boxes": []})
+    assert resp.status_code == 400 and "name one in op" in resp.json()["error"]["message"]
+    named = _post(client, created["id"], {"boxes": [], "op": "redact_faces"})
+    assert named.status_code == 202, named.text
+    pending = ref.get().to_dict()[jobs.PENDING_REVISION]
+    assert pending["op"] == "redact_faces"
+
+
+def test_the_revision_replaces_the_jobs_face_operation() -> None:
+    from gazokako.review import revision_key, revision_ops
+
+    assert revision_ops(["grayscale", "mosaic_faces", "resize"], "blur_faces") == [
+        "grayscale",
+        "blur_faces",
+        "resize",
+    ]
+    assert revision_ops(["blur_faces", "redact_faces"], "mosaic_faces") == ["mosaic_faces"]
+    assert revision_ops(["grayscale"], "redact_faces") == ["redact_faces", "grayscale"]
+    a, b = {"x": 1, "y": 2, "w": 3, "h": 4}, {"x": 5, "y": 6, "w": 7, "h": 8}
+    assert revision_key([a, b], "mosaic_faces") == revision_key([b, a], "mosaic_faces")
+    assert revision_key([a, b], "mosaic_faces") != revision_key([a, b], "blur_faces")
+    assert revision_key([a], "mosaic_faces") != revision_key([a, a], "mosaic_faces")

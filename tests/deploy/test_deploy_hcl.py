@@ -9,6 +9,8 @@ import pytest
 from tests.deploy import hcl
 
 FUNCTIONS = ("upload", "process")
+# The second function deployed from the process folder: review revisions, a trigger of its own.
+REVIEW = "review"
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 # The single anonymous grant: browsers call the upload API (see infra/public.tf).
@@ -54,7 +56,7 @@ def _env(tf: hcl.Config, name: str) -> dict[str, str]:
 
 def test_every_function_is_parsed(tf: hcl.Config) -> None:
     names = sorted(b.name for b in tf.of_type("google_cloudfunctions2_function"))
-    assert names == sorted(FUNCTIONS)
+    assert names == sorted((*FUNCTIONS, REVIEW))
 
 
 def test_the_trigger_watches_the_uploads_bucket_only(tf: hcl.Config) -> None:
@@ -79,9 +81,64 @@ def test_the_results_bucket_never_triggers_anything(tf: hcl.Config) -> None:
                 assert "google_storage_bucket.results" not in str(leaf), (
                     f"{block.address}.{path} makes the results bucket a trigger source"
                 )
-    # Exactly one trigger in the whole configuration: the one checked above.
+    # Exactly two triggers in the whole configuration: the one checked above, and the review
+    # function's on the revisions topic (below).
     triggers = [b for b in tf.blocks if b.type in trigger_types or "event_trigger" in b.body]
-    assert [b.address for b in triggers] == ["google_cloudfunctions2_function.process"]
+    assert sorted(b.address for b in triggers) == [
+        "google_cloudfunctions2_function.process",
+        "google_cloudfunctions2_function.review",
+    ]
+
+
+def test_the_review_trigger_is_the_revisions_topic_with_retries(tf: hcl.Config) -> None:
+    trigger = hcl.one(_function(tf, REVIEW).body, "event_trigger")
+    assert trigger["event_type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    assert trigger["pubsub_topic"] == "${google_pubsub_topic.revisions.id}"
+    assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert trigger["service_account_email"] == "${google_service_account.trigger.email}"
+    assert "event_filters" not in trigger
+    # The upload API publishes to that topic: it names it, and may publish to it alone.
+    assert _env(tf, "upload")["REVISIONS_TOPIC"] == "${google_pubsub_topic.revisions.name}"
+    grants = [
+        (b.body["topic"], b.body["role"], b.body["member"])
+        for b in tf.of_type("google_pubsub_topic_iam_member")
+    ]
+    assert grants == [
+        (
+            "${google_pubsub_topic.revisions.name}",
+            "roles/pubsub.publisher",
+            "serviceAccount:${google_service_account.upload.email}",
+        )
+    ]
+    # Nobody publishes to it through a project-wide grant.
+    project_publishers = [
+        b.body["member"]
+        for b in tf.of_type("google_project_iam_member")
+        if b.body["role"] == "roles/pubsub.publisher"
+    ]
+    assert "serviceAccount:${google_service_account.upload.email}" not in project_publishers
+
+
+def test_the_review_function_is_the_process_code_under_the_process_account(
+    tf: hcl.Config,
+) -> None:
+    body = _function(tf, REVIEW).body
+    build = hcl.one(body, "build_config")
+    assert build["entry_point"] == "process_revision"
+    source = hcl.one(hcl.one(build, "source"), "storage_source")
+    assert source["object"] == "${google_storage_bucket_object.process_source.name}"
+    assert build["service_account"] == "${google_service_account.build.id}"
+    service = hcl.one(body, "service_config")
+    assert service["service_account_email"] == "${google_service_account.process.email}"
+    assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+    assert service["max_instance_request_concurrency"] == 1
+    env = _env(tf, REVIEW)
+    assert env["LEASE_SECONDS"] == "${tostring(var.process_timeout_seconds + 60)}"
+    config_source = (hcl.ROOT / "gazokako" / "config.py").read_text(encoding="utf-8")
+    read_by_config = set(re.findall(r"\"([A-Z][A-Z0-9_]+)\"", config_source))
+    assert set(env) - read_by_config <= {"LOG_EXECUTION_ID"}
+    main = (hcl.ROOT / "functions" / "process" / "main.py").read_text(encoding="utf-8")
+    assert re.search(r"^def process_revision\(", main, re.M)
 
 
 def test_only_the_upload_api_invoker_is_public(tf: hcl.Config) -> None:
@@ -168,15 +225,17 @@ def test_bucket_access_follows_the_flow(tf: hcl.Config) -> None:
             assert "gcf-v2-" in expression, block.address
 
 
-def test_the_trigger_may_invoke_only_the_process_function(tf: hcl.Config) -> None:
+def test_the_trigger_may_invoke_only_the_event_functions(tf: hcl.Config) -> None:
     grants = [
         b
         for b in tf.of_type("google_cloud_run_service_iam_member")
         if "google_service_account.trigger" in str(b.body["member"])
     ]
-    assert len(grants) == 1
-    assert grants[0].body["service"] == "${google_cloudfunctions2_function.process.name}"
-    assert grants[0].body["role"] == "roles/run.invoker"
+    assert sorted(g.body["service"] for g in grants) == [
+        "${google_cloudfunctions2_function.process.name}",
+        "${google_cloudfunctions2_function.review.name}",
+    ]
+    assert {g.body["role"] for g in grants} == {"roles/run.invoker"}
 
 
 @pytest.mark.parametrize("bucket", ["uploads", "results", "sources"])

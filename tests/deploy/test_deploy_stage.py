@@ -38,6 +38,9 @@ def test_staged_folder_has_the_function_at_its_root(staged: Path, name: str) -> 
     assert "--require-hashes" in shipped.splitlines()
     assert not (folder / "requirements.lock").exists()
     assert f"def {FUNCTIONS[name]}(" in (folder / "main.py").read_text(encoding="utf-8")
+    if name == "process":
+        # The review function (infra/functions.tf) deploys from the same folder.
+        assert "def process_revision(" in (folder / "main.py").read_text(encoding="utf-8")
     for package in ("gazokako", "imaging"):
         assert (folder / package / "__init__.py").is_file()
         shipped = {p.relative_to(folder / package) for p in (folder / package).rglob("*.py")}
@@ -120,3 +123,21 @@ def test_stage_web_points_the_page_at_the_api(tmp_path: Path) -> None:
     assert hosting["site"] == "my-site"
     assert hosting["public"] == "public"
     assert (out / "public" / "index.html").is_file()
+
+
+def test_stage_refuses_the_process_folder_without_its_revision_entry_point(
+    tmp_path: Path,
+) -> None:
+    stage: Any = load_stage_script()
+    fake_root = tmp_path / "repo"
+    folder = fake_root / "functions" / "process"
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text("def process_upload(): ...\n", "utf-8")
+    (folder / "requirements.txt").write_text("", "utf-8")
+    (folder / "requirements.lock").write_text("", "utf-8")
+    for package in ("gazokako", "imaging"):
+        (fake_root / package).mkdir()
+        (fake_root / package / "__init__.py").write_text("", "utf-8")
+    stage.ROOT = fake_root
+    with pytest.raises(SystemExit, match="defines no process_revision"):
+        stage.stage_function("process", tmp_path / "build")

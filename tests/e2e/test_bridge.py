@@ -57,7 +57,13 @@ class FakeProcessFunction:
 
 @contextlib.contextmanager
 def bridge_on_new_topic(
-    stack_handle: Stack, name: str, target: str, log_dir: Path, kind: str = "storage"
+    stack_handle: Stack,
+    name: str,
+    target: str,
+    log_dir: Path,
+    *,
+    kind: str = "storage",
+    extra: tuple[str, ...] = (),
 ) -> Iterator[tuple[Callable[..., str], int]]:
     """A bridge of its own on a fresh topic of the session's Pub/Sub emulator.
 
@@ -78,7 +84,7 @@ def bridge_on_new_topic(
         name,
         [sys.executable, "-m", "devstack.bridge", "--subscription", sub, "--target", target,
          "--bucket", "uploads-x", "--status-port", str(status_port), "--min-backoff", "1",
-         "--kind", kind, *(["--topic", topic] if kind == "pubsub" else [])],
+         "--kind", kind, *(["--topic", topic] if kind == "pubsub" else []), *extra],
         env={**os.environ, "PUBSUB_EMULATOR_HOST": stack_handle.pubsub_host,
              "PYTHONPATH": str(ROOT)},
         log_dir=log_dir,
@@ -205,3 +211,25 @@ def test_a_pubsub_trigger_delivers_messagepublished_events(
     assert message["attributes"] == {"origin": "test"}
     assert message["messageId"] == message_id and message["publishTime"].endswith("Z")
     assert body["subscription"] == f"projects/{stack_handle.project}/subscriptions/bridge-pubsub"
+
+
+def test_the_pubsub_trigger_keeps_the_fault_injection(stack_handle: Stack, tmp_path: Path) -> None:
+    """`--duplicate-rate 1`: every revision message is delivered twice, as at-least-once
+    delivery may (the fault tests' flags work on both kinds of bridge)."""
+    fake = FakeProcessFunction(fail_first=0)
+    try:
+        with bridge_on_new_topic(
+            stack_handle,
+            "bridge-pubsub-dup",
+            fake.url,
+            tmp_path,
+            kind="pubsub",
+            extra=("--duplicate-rate", "1", "--seed", "1"),
+        ) as (publish, status):
+            message_id = publish(json.dumps({"id": "B" * 32, "revision": 1}).encode())
+            _wait_for(lambda: len(fake.deliveries) >= 2)
+            stats = requests.get(f"http://127.0.0.1:{status}/", timeout=5).json()
+    finally:
+        fake.server.shutdown()
+    assert [h["ce-id"] for h, _, _ in fake.deliveries] == [message_id, message_id]
+    assert stats["duplicated"] == 1

@@ -217,6 +217,14 @@ def test_no_job_id_in_any_log_of_the_stack(
     assert wait_for_job(done["status_url"])["status"] == "done"
     for _ in range(3):
         requests.get(done["status_url"], timeout=30)
+    # A review revision (its id travels through Pub/Sub, the bridge and the review function),
+    # and a refused one.
+    revisions = f"{api}/jobs/{done['id']}/revisions"
+    box = {"x": 10, "y": 10, "w": 40, "h": 40}
+    body = {"boxes": [box], "op": "mosaic_faces"}
+    assert requests.post(revisions, json=body, timeout=30).status_code == 202
+    assert requests.post(revisions, json={"boxes": [box], "nope": 1}, timeout=30).status_code == 400
+    assert wait_for_job(done["status_url"])["revision"] == 1
 
     erased = create_upload(api, photo, "image/png", ops=["grayscale"])
     ids.append(erased["id"])
@@ -254,6 +262,7 @@ def test_no_job_id_in_any_log_of_the_stack(
     files = [p for p in stack_handle.state_dir.rglob("*") if p.is_file()]
     logs = [p for p in files if p.suffix == ".log"]
     assert {"upload.log", "process.log", "bridge.log", "storage.log"} <= {p.name for p in logs}
+    assert {"review.log", "review_bridge.log"} <= {p.name for p in logs}
     assert any(log_ref(done["id"]) in p.read_text(errors="replace") for p in logs)
     hits = {
         (str(p.relative_to(stack_handle.state_dir)), job_id)

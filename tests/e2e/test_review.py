@@ -10,9 +10,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 import requests
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-from devstack.stack import Stack, _pubsub_env
+from devstack.stack import Stack
 from gazokako.ids import results_prefix
 from tests.support.api import upload_and_wait, wait_for_job
 from tests.support.corpus import skimage_image
@@ -51,7 +53,7 @@ def _bridge_stats(stack: dict[str, Any]) -> dict[str, int]:
 
 
 def test_a_person_adds_a_missed_face_and_releases_a_false_one(
-    stack: dict[str, Any], stack_handle: Stack
+    stack: dict[str, Any], stack_handle: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = stack["upload_api"]
     photo = skimage_image("astronaut.png")
@@ -88,10 +90,8 @@ def test_a_person_adds_a_missed_face_and_releases_a_false_one(
 
     # A duplicate revision event (Pub/Sub delivers at least once) makes no second outcome.
     before = _bridge_stats(stack)
-    with _pubsub_env(stack_handle.pubsub_host):
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-        publisher = pubsub_v1.PublisherClient()
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack_handle.pubsub_host)
+    publisher = pubsub_v1.PublisherClient()
     message = json.dumps({"id": job["id"], "revision": 1}).encode()
     publisher.publish(stack_handle.revisions_topic_path, message).result(timeout=30)
     deadline = time.monotonic() + 60

@@ -409,3 +409,21 @@ def test_the_entry_point_acks_a_rendered_revision_and_retries_a_busy_one(
     assert world.job(job_id)["revision"] == 1
     late = _send(revision_function, job_id, 1)
     assert 200 <= late.status_code < 300
+
+
+def test_an_abandoned_revision_does_not_wedge_the_job(review: Review, world: World) -> None:
+    job_id = review.done_face_job()
+    review.request(job_id, [FREE_AREA])
+    # Another set while revision 1 is fresh: not now.
+    assert review.request(job_id, []).outcome is jobs.RevisionOutcome.NOT_DONE
+    # Its message never came (lost after a publish that said yes): once nobody has touched it
+    # for longer than any render takes, a new set replaces it.
+    pending = dict(world.job(job_id)[jobs.PENDING_REVISION])
+    pending["requested_at"] = jobs.utcnow() - jobs.REVISION_ABANDONED_AFTER
+    world.store.update(job_id, {jobs.PENDING_REVISION: pending})
+    replaced = review.request(job_id, [])
+    assert replaced.outcome is jobs.RevisionOutcome.ACCEPTED and replaced.revision == 2
+    review.deliver(job_id, 1)  # the lost message after all: not the pending revision
+    assert world.job(job_id)["status"] == "processing"
+    review.deliver(job_id, 2)
+    assert world.job(job_id)["revision"] == 2 and world.job(job_id)["faces"]["count"] == 0
