@@ -77,6 +77,8 @@ export function createApiClient(config, { fetch: fetchImpl = browserFetch } = {}
     createUpload: (body) => request("POST", "/uploads", body),
     getJob: (jobId) => request("GET", jobPath(jobId)),
     deleteJob: (jobId) => request("DELETE", jobPath(jobId)),
+    /** Asks for the result again with exactly `body.boxes` hidden; answers the job (202). */
+    createRevision: (jobId, body) => request("POST", `${jobPath(jobId)}/revisions`, body),
     /** The result's bytes from its signed URL (a fetch that fails to connect throws as is). */
     async fetchResult(url) {
       const response = await fetchImpl(url, { cache: "no-store" });

@@ -62,6 +62,10 @@ export function describeApiError(error, file, formatSize) {
       return ["err.rate_limited", {}];
     case 404:
       return ["err.job_gone", {}];
+    case 409:
+      return ["err.not_done", {}];
+    case 410:
+      return ["err.review_closed", {}];
     case 400:
     case 405:
       return ["err.bad_request", { message: error.message || error.code || String(error.status) }];
@@ -97,6 +101,9 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
     waitStartedAt: 0,
     deadline: 0,
     resultRefreshed: false,
+    revision: 0, // the revision the page waits for or shows (0: the automatic result)
+    reviewClosed: false, // the API answered 410: the source is gone, no more revisions
+    revising: null, // the body of the revision being applied, for a retry
   };
 
   const describe = (error) => describeApiError(error, state.file, (bytes) => view.formatSize(bytes));
@@ -217,11 +224,11 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
     );
   }
 
-  function startWaiting() {
+  function startWaiting(statusKey = "status.awaiting_upload") {
     state.waitStartedAt = timers.now();
     state.deadline = state.waitStartedAt + state.config.processing_timeout_s * 1000;
     state.pollFailures = 0;
-    setStatus("status.awaiting_upload", { s: 0 });
+    setStatus(statusKey, { s: 0 });
     // The elapsed seconds tick on their own so the page visibly stays alive between polls.
     state.tickTimer = timers.setInterval(renderElapsed, 1000);
     poll();
@@ -264,8 +271,19 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
     }
     if (jobId !== state.jobId) return; // started over meanwhile
     state.pollFailures = 0;
-    state.job = job;
-    if (job.status === "done") {
+    // A result older than the revision asked for is not the answer yet (a read that raced the
+    // POST, or a replica behind): keep waiting for the new one.
+    // A revision that could not be rendered leaves the previous result, and says so.
+    const failedRevision =
+      job.status === "done" && state.revision > 0 && (job.revision_error?.revision ?? 0) >= state.revision;
+    const stale = job.status === "done" && (job.revision ?? 0) < state.revision && !failedRevision;
+    if (!stale) state.job = job;
+    if (failedRevision) {
+      stopWaiting();
+      revisionFailed(job);
+      return;
+    }
+    if (job.status === "done" && !stale) {
       stopWaiting();
       showResult(job);
       return;
@@ -278,7 +296,7 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
       failWith(key, { message: job.error?.message || code || "?" }, [restartAction(), deleteAction()]);
       return;
     }
-    setStatus(job.status === "processing" ? "status.processing" : "status.awaiting_upload", {
+    setStatus(job.status === "processing" || stale ? "status.processing" : "status.awaiting_upload", {
       s: elapsedSeconds(),
     });
     if (timers.now() >= state.deadline) {
@@ -338,13 +356,88 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
     return { key: "action.restart", run: () => startOver() };
   }
 
+  /* ---------- a revision (the "check the faces" review) ---------- */
+
+  /**
+   * Asks the API to render the result again hiding exactly `body.boxes` (web/review.js builds
+   * the body), then waits for it like the first result. The same body sent again is the same
+   * revision to the API, so a retry after a lost answer is safe.
+   */
+  async function applyRevision(body) {
+    if (state.busy || !state.jobId || !state.job || state.reviewClosed) return;
+    view.clearMessage();
+    setBusy(true);
+    state.revising = body;
+    view.setReviewBusy(true);
+    setStatus("status.revising");
+    const jobId = state.jobId;
+    let job;
+    try {
+      job = await state.api.createRevision(jobId, body);
+    } catch (error) {
+      if (jobId !== state.jobId) return;
+      setBusy(false);
+      setStatus(null);
+      view.setReviewBusy(false);
+      if (error.kind === "http" && error.status === 410) {
+        state.reviewClosed = true;
+        view.closeReview();
+        view.showMessage("err.review_closed", {}, [backToResultAction()]);
+        return;
+      }
+      const [key, params] = describe(error);
+      const again = error.kind !== "http" || [429, 503].includes(error.status) || error.status >= 500;
+      view.showMessage(key, params, again ? [reviseAgainAction(body)] : []);
+      return;
+    }
+    if (jobId !== state.jobId) return;
+    state.revision = Number.isInteger(job?.revision) ? job.revision : state.revision + 1;
+    view.showRevising();
+    if (job?.status === "done" && (job.revision ?? 0) >= state.revision) {
+      // The same set as the result already on screen: the API answered with it at once.
+      state.job = job;
+      showResult(job);
+      return;
+    }
+    startWaiting("status.processing");
+  }
+
+  function revisionFailed(job) {
+    const body = state.revising;
+    const { code = "", message = "" } = job.revision_error;
+    if (code === "review_closed") state.reviewClosed = true;
+    showResult(job);
+    if (code === "review_closed") {
+      view.closeReview();
+      view.showMessage("err.review_closed");
+    } else {
+      view.showMessage("err.revision_failed", { message: message || code }, body ? [reviseAgainAction(body)] : []);
+    }
+  }
+
+  function reviseAgainAction(body) {
+    return { key: "action.retry", run: () => applyRevision(body) };
+  }
+
+  function backToResultAction() {
+    return {
+      key: "review.cancel",
+      run: () => {
+        view.clearMessage();
+        view.hideReview();
+      },
+    };
+  }
+
   /* ---------- the result ---------- */
 
   function showResult(job) {
     setBusy(false);
     setStatus("status.done");
     state.resultRefreshed = false;
-    view.showResult(job);
+    state.revising = null;
+    view.setReviewBusy(false);
+    view.showResult(job, { reviewClosed: state.reviewClosed });
   }
 
   /** Signed result links are short-lived: re-read the job for a fresh one. */
@@ -445,6 +538,9 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
     state.upload = null;
     state.job = null;
     state.jobId = null;
+    state.revision = 0;
+    state.reviewClosed = false;
+    state.revising = null;
     view.resetJob();
     setStatus(null);
   }
@@ -457,5 +553,15 @@ export function createJobFlow({ view, makeApi, putFile, hasMessage, timers = bro
     view.focusFileInput();
   }
 
-  return { state, setConfig, chooseFile, startJob, resultImageFailed, download, deleteJob, startOver };
+  return {
+    state,
+    setConfig,
+    chooseFile,
+    startJob,
+    applyRevision,
+    resultImageFailed,
+    download,
+    deleteJob,
+    startOver,
+  };
 }

@@ -2,6 +2,8 @@
 // before/after comparison. It decides nothing about the job; web/flow.js calls it.
 import { EXTENSION_BY_TYPE } from "./flow.js";
 import { LANGS, formatSize, preferredLanguage, translate } from "./i18n.js";
+import { formatUntil, reviewOpen } from "./review.js";
+import { createReviewView } from "./reviewview.js";
 
 // Types most browsers cannot draw (Safari draws HEIC; Chromium and Firefox do not).
 const PREVIEWLESS_TYPES = ["image/heic", "image/heif"];
@@ -35,6 +37,9 @@ export function createView(document) {
     resultSection: $("result-section"),
     resultHeading: $("result-heading"),
     facesCount: $("faces-count"),
+    reviewNote: $("review-note"),
+    reviewOpen: $("review-open"),
+    progressHeading: $("progress-heading"),
     compare: $("compare"),
     before: $("compare-before"),
     after: $("compare-after"),
@@ -65,10 +70,20 @@ export function createView(document) {
     message: null, // {key, params, actions, ok}
     progress: null, // {loaded, total}
     batch: null, // {items, counts, summaryKey}
+    reviewClosed: false, // the API refused a revision with 410: no "check the faces" any more
   };
 
   const t = (key, params) => translate(shown.lang, key, params);
   const size = (bytes) => formatSize(shown.lang, bytes);
+
+  // What the review's buttons do is the flow's business; app.js fills these in.
+  const hooks = { apply: () => {} };
+  const review = createReviewView(document, {
+    t,
+    lang: () => shown.lang,
+    onApply: (body) => hooks.apply(body),
+    onClose: () => hideReview(),
+  });
 
   /* ---------- language ---------- */
 
@@ -120,6 +135,7 @@ export function createView(document) {
     renderProgress();
     renderResultText();
     renderBatch();
+    review.render();
   }
 
   /* ---------- many photos ---------- */
@@ -309,8 +325,10 @@ export function createView(document) {
 
   /* ---------- the result ---------- */
 
-  function showResult(job) {
+  function showResult(job, { reviewClosed = false } = {}) {
     shown.job = job;
+    shown.reviewClosed = reviewClosed;
+    review.hide();
     const result = job.result;
     // Without a preview (HEIC outside Safari) the divider shows the result on both sides
     // rather than a broken "before" picture.
@@ -333,12 +351,23 @@ export function createView(document) {
     const faceOps = (job.ops || []).some((op) => op.endsWith("_faces"));
     const count = job.faces?.count;
     if (faceOps && typeof count === "number") {
-      const key = count === 0 ? "result.faces.0" : count === 1 ? "result.faces.1" : "result.faces.n";
+      const kind = job.faces.reviewed ? "result.reviewed" : "result.faces";
+      const key = `${kind}.${count === 0 ? "0" : count === 1 ? "1" : "n"}`;
       el.facesCount.textContent = t(key, { n: count });
       el.facesCount.hidden = false;
     } else {
       el.facesCount.hidden = true;
     }
+    // "Check the faces" while the API keeps the original (job.review_until), with that time.
+    const open = !shown.reviewClosed && reviewOpen(job);
+    el.reviewOpen.hidden = !open;
+    if (open) {
+      const until = typeof job.review_until === "string" ? formatUntil(job.review_until, shown.lang) : "";
+      el.reviewNote.textContent = until ? t("review.note.until", { time: until }) : t("review.note.open");
+    } else {
+      el.reviewNote.textContent = faceOps && job.faces ? t("review.note.closed") : "";
+    }
+    el.reviewNote.hidden = !el.reviewNote.textContent;
     const r = job.result;
     el.resultSize.textContent = r.width
       ? t("result.size", { w: r.width, h: r.height, size: size(r.bytes || 0) })
@@ -403,7 +432,44 @@ export function createView(document) {
     setTimeout(() => URL.revokeObjectURL(link.href), 60000);
   }
 
+  /* ---------- the review ---------- */
+
+  /** Opens "check the faces" over the original the person picked (the result stands in only
+   * where the browser cannot draw the original, as HEIC outside Safari). */
+  function openReview() {
+    const job = shown.job;
+    if (!job?.result) return;
+    el.resultSection.hidden = true;
+    const original = !shown.noPreview && shown.previewUrl;
+    const fallback = original ? "" : (EXTENSION_BY_TYPE[shown.fileType] || "").toUpperCase() || "?";
+    review.open(job, original || job.result.url, fallback);
+  }
+
+  /** Back from the review to the result on screen. */
+  function hideReview() {
+    review.hide();
+    if (!shown.job) return;
+    el.resultSection.hidden = false;
+    renderResultText();
+    (el.reviewOpen.hidden ? el.resultHeading : el.reviewOpen).focus();
+  }
+
+  /** A revision was accepted: the review and the old result make way for the progress. */
+  function showRevising() {
+    review.hide();
+    el.resultSection.hidden = true;
+    el.progressSection.hidden = false;
+    el.progressHeading.focus();
+  }
+
+  function closeReview() {
+    shown.reviewClosed = true;
+    review.close();
+  }
+
   function resetJob() {
+    review.reset();
+    shown.reviewClosed = false;
     shown.progress = null;
     shown.job = null;
     el.progress.value = 0;
@@ -416,6 +482,13 @@ export function createView(document) {
   return {
     el,
     t,
+    hooks,
+    openReview,
+    hideReview,
+    showRevising,
+    closeReview,
+    setReviewBusy: (busy) => review.setBusy(busy),
+    reviewShown: () => review.shown(),
     formatSize: size,
     setLanguage,
     initialLanguage,

@@ -40,6 +40,21 @@ test("createUpload posts JSON to /uploads and returns the body", async () => {
   assert.equal(calls[0].init.cache, "no-store");
 });
 
+test("createRevision posts the box set to /jobs/{id}/revisions; 410 arrives as its code", async () => {
+  const job = { id: "j1", status: "processing", revision: 1 };
+  const { calls, fetch } = recordingFetch(response(202, job));
+  const api = createApiClient(CONFIG, { fetch });
+  const body = { boxes: [{ x: 1, y: 2, w: 3, h: 4 }] };
+  assert.deepEqual(await api.createRevision("j 1", body), job);
+  assert.equal(calls[0].url, "https://api.example/jobs/j%201/revisions");
+  assert.equal(calls[0].init.method, "POST");
+  assert.deepEqual(JSON.parse(calls[0].init.body), body);
+  const closed = createApiClient(CONFIG, {
+    fetch: recordingFetch(response(410, { error: { code: "review_closed", message: "gone" } })).fetch,
+  });
+  await assert.rejects(closed.createRevision("j1", body), { kind: "http", status: 410, code: "review_closed" });
+});
+
 test("job reads and deletes escape the id and send no body", async () => {
   const { calls, fetch } = recordingFetch(response(204));
   const api = createApiClient(CONFIG, { fetch });

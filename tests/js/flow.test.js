@@ -80,18 +80,22 @@ function fakeView(ops = ["mosaic_faces"], format = "auto") {
     resetJob: record("resetJob", () => { view.result = null; }),
     focusFileInput: record("focusFileInput"),
     showDeleted: record("showDeleted"),
+    setReviewBusy: record("setReviewBusy"),
+    showRevising: record("showRevising"),
+    closeReview: record("closeReview"),
+    hideReview: record("hideReview"),
   });
   return view;
 }
 
 /** An API whose answers the test queues per call kind; every call is recorded. */
 function fakeApi() {
-  const queues = { createUpload: [], getJob: [], deleteJob: [], fetchResult: [] };
+  const queues = { createUpload: [], getJob: [], deleteJob: [], fetchResult: [], createRevision: [] };
   const calls = [];
   const api = { calls, queue: (kind, ...answers) => queues[kind].push(...answers) };
   for (const kind of Object.keys(queues)) {
-    api[kind] = async (arg) => {
-      calls.push([kind, arg]);
+    api[kind] = async (arg, body) => {
+      calls.push(body === undefined ? [kind, arg] : [kind, arg, body]);
       const answer = queues[kind].shift();
       if (answer === undefined) throw new Error(`unexpected ${kind}`);
       if (answer instanceof Error) throw answer;
@@ -419,4 +423,149 @@ test("after a delete the page shows an empty state, not the deleted picture", as
   assert.ok(names.lastIndexOf("showDeleted") > names.lastIndexOf("clearPreview"));
   assert.equal(view.message.key, "deleted");
   assert.equal(view.result, null);
+});
+
+/* ---------- the review: a revision of the result ---------- */
+
+const FACES_DONE = {
+  id: "job1",
+  status: "done",
+  ops: ["mosaic_faces"],
+  revision: 0,
+  review_until: "2026-11-29T14:05:00Z",
+  result: { url: "https://storage/r0" },
+  faces: { count: 1, boxes: [{ x: 1, y: 2, w: 30, h: 30 }] },
+};
+const BODY = { boxes: [{ x: 1, y: 2, w: 30, h: 30 }, { x: 50, y: 60, w: 20, h: 20 }] };
+
+async function finished() {
+  const s = setup();
+  s.api.queue("getJob", FACES_DONE);
+  await uploaded(s);
+  await settle();
+  assert.equal(s.view.result, FACES_DONE);
+  return s;
+}
+
+test("a revision is posted, waited for like the first result (a stale result does not count), then shown", async () => {
+  const s = await finished();
+  const { flow, view, api, timers } = s;
+  const accepted = { ...FACES_DONE, status: "processing", revision: 1 };
+  delete accepted.result;
+  api.queue("createRevision", accepted);
+  flow.applyRevision(BODY);
+  assert.equal(view.busy, true);
+  assert.equal(view.status.key, "status.revising");
+  assert.deepEqual(view.calls.filter(([n]) => n === "setReviewBusy").at(-1), ["setReviewBusy", true]);
+  // The first poll still sees the old result (a read that raced the POST): keep waiting.
+  const revised = { ...FACES_DONE, revision: 1, result: { url: "https://storage/r1" }, faces: { count: 2, boxes: BODY.boxes, reviewed: true } };
+  api.queue("getJob", FACES_DONE, revised);
+  // A second Apply while the first is on its way sends nothing.
+  flow.applyRevision(BODY);
+  await settle();
+  assert.deepEqual(api.calls.filter(([k]) => k === "createRevision"), [["createRevision", "job1", BODY]]);
+  assert.ok(view.calls.some(([n]) => n === "showRevising"));
+  assert.equal(view.status.key, "status.processing");
+  assert.equal(view.result, FACES_DONE);
+  await timers.advance(1000);
+  assert.equal(view.status.key, "status.done");
+  assert.equal(view.result, revised);
+  assert.equal(flow.state.job, revised);
+  assert.deepEqual(view.calls.at(-1), ["showResult", revised, { reviewClosed: false }]);
+  assert.equal(view.busy, false);
+  assert.equal(timers.pending(), 0);
+});
+
+test("the same set again: the API answers the same revision, done, and the page shows it at once", async () => {
+  const s = await finished();
+  const revised = { ...FACES_DONE, revision: 1, faces: { count: 2, boxes: BODY.boxes, reviewed: true } };
+  s.api.queue("createRevision", revised);
+  await s.flow.applyRevision(BODY);
+  assert.equal(s.view.result, revised);
+  assert.equal(s.view.status.key, "status.done");
+  assert.equal(s.api.calls.filter(([k]) => k === "getJob").length, 1); // the first result's only
+  assert.equal(s.timers.pending(), 0);
+});
+
+test("410 review_closed closes the review for good; 409 and 400 explain without a retry", async () => {
+  const s = await finished();
+  s.api.queue("createRevision", new ApiError("http", 409, "not_done", "not done"));
+  await s.flow.applyRevision(BODY);
+  assert.deepEqual([s.view.message.key, s.view.message.actions], ["err.not_done", []]);
+  assert.equal(s.view.busy, false);
+  assert.deepEqual(s.view.calls.filter(([n]) => n === "setReviewBusy").at(-1), ["setReviewBusy", false]);
+  s.api.queue("createRevision", new ApiError("http", 400, "invalid_request", "boxes[0]: outside the image"));
+  await s.flow.applyRevision(BODY);
+  assert.deepEqual(s.view.message.params, { message: "boxes[0]: outside the image" });
+
+  s.api.queue("createRevision", new ApiError("http", 410, "review_closed", "gone"));
+  await s.flow.applyRevision(BODY);
+  assert.deepEqual([s.view.message.key, s.view.message.actions], ["err.review_closed", ["review.cancel"]]);
+  assert.ok(s.view.calls.some(([n]) => n === "closeReview"));
+  assert.equal(s.flow.state.reviewClosed, true);
+  s.view.message.run["review.cancel"]();
+  assert.equal(s.view.message, null);
+  assert.deepEqual(s.view.calls.at(-1), ["hideReview"]);
+  // Nothing more is sent once the window is closed.
+  await s.flow.applyRevision(BODY);
+  assert.equal(s.api.calls.filter(([k]) => k === "createRevision").length, 3);
+  // A new photo starts with a review of its own.
+  s.flow.startOver();
+  assert.equal(s.flow.state.reviewClosed, false);
+});
+
+test("a lost answer is retried with the same body, which the API counts as the same revision", async () => {
+  const s = await finished();
+  s.api.queue("createRevision", new ApiError("network"));
+  await s.flow.applyRevision(BODY);
+  assert.deepEqual([s.view.message.key, s.view.message.actions], ["err.network", ["action.retry"]]);
+  s.api.queue("createRevision", new ApiError("http", 429, "rate_limited", "slow"));
+  s.view.message.run["action.retry"]();
+  await settle();
+  assert.deepEqual([s.view.message.key, s.view.message.actions], ["err.rate_limited", ["action.retry"]]);
+  const revised = { ...FACES_DONE, revision: 1, faces: { count: 2, boxes: BODY.boxes, reviewed: true } };
+  s.api.queue("createRevision", { ...revised, status: "processing" });
+  s.api.queue("getJob", revised);
+  s.view.message.run["action.retry"]();
+  await settle();
+  await s.timers.advance(1000);
+  assert.equal(s.view.result, revised);
+  const sent = s.api.calls.filter(([k]) => k === "createRevision").map(([, , body]) => body);
+  assert.deepEqual(sent, [BODY, BODY, BODY]);
+});
+
+test("a revision that could not be rendered shows the previous result and offers to try again", async () => {
+  const s = await finished();
+  s.api.queue("createRevision", { ...FACES_DONE, status: "processing", revision: 1 });
+  const failed = { ...FACES_DONE, revision: 0, revision_error: { revision: 1, code: "corrupt", message: "bad bytes" } };
+  s.api.queue("getJob", { ...FACES_DONE, status: "processing", revision: 1 }, failed);
+  await s.flow.applyRevision(BODY);
+  await s.timers.advance(1000);
+  assert.equal(s.view.result, failed); // the previous result, still on screen
+  assert.equal(s.view.busy, false);
+  assert.equal(s.timers.pending(), 0);
+  assert.deepEqual([s.view.message.key, s.view.message.params, s.view.message.actions], ["err.revision_failed", { message: "bad bytes" }, ["action.retry"]]);
+  s.api.queue("createRevision", { ...FACES_DONE, status: "processing", revision: 2 });
+  s.api.queue("getJob", { ...FACES_DONE, revision: 2, faces: { count: 2, boxes: BODY.boxes, reviewed: true } });
+  s.view.message.run["action.retry"]();
+  await settle();
+  await s.timers.advance(1000);
+  assert.equal(s.view.result.revision, 2);
+  assert.deepEqual(s.api.calls.filter(([k]) => k === "createRevision").map(([, , b]) => b), [BODY, BODY]);
+
+  // The source gone while rendering (review_closed): the review closes for good.
+  s.api.queue("createRevision", { ...FACES_DONE, status: "processing", revision: 3 });
+  s.api.queue("getJob", { ...FACES_DONE, revision: 2, revision_error: { revision: 3, code: "review_closed", message: "gone" } });
+  await s.flow.applyRevision({ boxes: [] });
+  await s.timers.advance(1000);
+  assert.equal(s.flow.state.reviewClosed, true);
+  assert.deepEqual(s.view.calls.filter(([n]) => n === "showResult").at(-1)[2], { reviewClosed: true });
+  assert.equal(s.view.message.key, "err.review_closed");
+  assert.ok(s.view.calls.some(([n]) => n === "closeReview"));
+});
+
+test("describeApiError: 409 is not done yet, 410 is a closed review", () => {
+  const size = (b) => `${b} B`;
+  assert.deepEqual(describeApiError(new ApiError("http", 409), null, size), ["err.not_done", {}]);
+  assert.deepEqual(describeApiError(new ApiError("http", 410), null, size), ["err.review_closed", {}]);
 });

@@ -106,13 +106,19 @@ def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
     contexts: list[BrowserContext] = []
 
     def make(
-        locale: str = "en-US", width: int = 1280, height: int = 900, phone: bool = False
+        locale: str = "en-US",
+        width: int = 1280,
+        height: int = 900,
+        phone: bool = False,
+        timezone: str | None = None,
     ) -> BrowserContext:
         options: dict[str, Any] = {
             "locale": locale,
             "viewport": {"width": width, "height": height},
             "accept_downloads": True,
         }
+        if timezone:
+            options["timezone_id"] = timezone
         if phone:
             options.update(
                 viewport={"width": 375, "height": 740},

@@ -4,7 +4,9 @@ The real local stack covers the main path (tests/web/test_web_stack.py). This fa
 produce what the emulators never do on demand: an expired upload link, a connection dropped in the
 middle of an upload, a job that never finishes, a result link that expires, rate limiting, a
 storage that reads slowly enough for upload progress to be seen, and exact-header checks on the
-PUT. It speaks the same contract as functions/upload (docs in the brief of issue 6).
+PUT. It speaks the same contract as functions/upload (docs in the brief of issue 6), including
+the review's `POST /jobs/{id}/revisions` (issue 14), so the "check the faces" view can be driven
+quickly in every language and width and with a review window that has closed (410).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -48,6 +51,15 @@ class Scenario:
     )
     expire_first_result_url: bool = False
     faces: int = 2
+    # The review ("check the faces", POST /jobs/{id}/revisions):
+    review_until: str | None = field(
+        default_factory=lambda: (datetime.now(UTC) + timedelta(minutes=30)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    )
+    revision_refusal: tuple[int, str] | None = None  # e.g. (410, "review_closed")
+    revision_polls: int = 1  # GETs answering "processing" after a new revision
+    revision_failure: str | None = None  # a code: the render fails, the old result stands
 
 
 @dataclass
@@ -59,6 +71,18 @@ class Job:
     uploaded: bool = False
     polls: int = 0
     result_version: int = 0
+    width: int = 64  # the upright source size, read from the uploaded picture
+    height: int = 48
+    done: bool = False
+    revision: int = 0  # the applied revision
+    revision_key: str | None = None  # the set of the pending or applied revision
+    revision_polls: int = 0
+    revision_seq: int = 0  # the last revision number given
+    pending: int | None = None  # the revision being rendered
+    pending_boxes: list[dict[str, int]] | None = None
+    applied: list[dict[str, int]] | None = None  # the box set of the applied revision
+    revision_error: dict[str, Any] | None = None
+    applied_key: str | None = None
 
 
 class FakeApi:
@@ -70,6 +94,7 @@ class FakeApi:
         self.put_headers: list[dict[str, str]] = []
         self.put_bodies: list[int] = []
         self.deleted: list[str] = []
+        self.revisions: list[dict[str, Any]] = []  # every POST .../revisions body, in order
         self.png = result_png()
         self._lock = threading.Lock()
         self._counter = 0
@@ -103,26 +128,54 @@ class FakeApi:
     def count(self, method: str, prefix: str) -> int:
         return sum(1 for m, p in self.requests if m == method and p.startswith(prefix))
 
-    def job_doc(self, job: Job) -> dict[str, Any]:
+    def detected(self, job: Job) -> list[dict[str, Any]]:
+        """The fake detector's boxes: side by side across the upper half of the picture."""
+        side = max(4, min(job.width, job.height) // 5)
+        step = max(1, job.width // max(1, self.scenario.faces))
+        return [
+            {"x": min(i * step + 2, job.width - side), "y": job.height // 6, "w": side, "h": side}
+            for i in range(self.scenario.faces)
+        ]
+
+    def job_doc(self, job: Job, poll: bool = True) -> dict[str, Any]:
         sc = self.scenario
         doc: dict[str, Any] = {
             "id": job.id,
             "ops": job.ops,
             "created_at": "2026-11-24T12:00:00Z",
             "updated_at": "2026-11-24T12:00:01Z",
-            "source": {"content_type": job.content_type, "bytes": job.size},
+            "source": {
+                "content_type": job.content_type,
+                "bytes": job.size,
+                "width": job.width,
+                "height": job.height,
+            },
+            "revision": job.revision if job.pending is None else job.pending,
+            "review_until": sc.review_until,
         }
         if not job.uploaded:
             doc["status"] = "awaiting_upload"
             return doc
-        job.polls += 1
+        if poll:
+            job.polls += 1
         if sc.stuck or job.polls <= sc.polls_before_done:
             doc["status"] = "processing"
             return doc
+        if job.pending is not None:
+            if job.revision_polls > 0:
+                if poll:
+                    job.revision_polls -= 1
+                doc["status"] = "processing"
+                return doc
+            self.settle_revision(job)
+            doc["revision"] = job.revision
+        if job.revision_error:
+            doc["revision_error"] = dict(job.revision_error)
         if sc.final_status == "failed":
             doc["status"] = "failed"
             doc["error"] = dict(sc.failure)
             return doc
+        job.done = True
         job.result_version += 1
         doc["status"] = "done"
         doc["result"] = {
@@ -132,11 +185,69 @@ class FakeApi:
             "height": 48,
             "bytes": len(self.png),
         }
-        doc["faces"] = {
-            "count": sc.faces,
-            "boxes": [{"x": 4, "y": 4, "w": 10, "h": 10, "score": 0.9}] * sc.faces,
-        }
+        if job.applied is None:
+            boxes = [{**box, "score": 0.9} for box in self.detected(job)]
+        else:
+            boxes = [dict(box) for box in job.applied]
+        doc["faces"] = {"count": len(boxes), "boxes": boxes, "reviewed": job.applied is not None}
         return doc
+
+    @staticmethod
+    def valid(job: Job, body: Any) -> bool:
+        """The API's 400 rules: known fields only, at most 256 whole-pixel boxes in the image."""
+        if not isinstance(body, dict) or set(body) - {"boxes", "op"}:
+            return False
+        boxes = body.get("boxes")
+        if not isinstance(boxes, list) or len(boxes) > 256:
+            return False
+        return all(
+            isinstance(box, dict)
+            and set(box) == {"x", "y", "w", "h"}
+            and all(type(box[k]) is int for k in box)
+            and box["w"] >= 1
+            and box["h"] >= 1
+            and box["x"] >= 0
+            and box["y"] >= 0
+            and box["x"] + box["w"] <= job.width
+            and box["y"] + box["h"] <= job.height
+            for box in boxes
+        )
+
+    def revise(self, job: Job, body: Any) -> tuple[int, dict[str, Any]]:
+        """POST /jobs/{id}/revisions as the contract says: the complete box set, idempotent."""
+        sc = self.scenario
+        self.revisions.append(body)
+        if sc.revision_refusal:
+            status, code = sc.revision_refusal
+            return status, {"error": {"code": code, "message": code.replace("_", " ")}}
+        if not self.valid(job, body):
+            return 400, {"error": {"code": "invalid_request", "message": "bad boxes"}}
+        ordered = sorted(body["boxes"], key=lambda b: (b["y"], b["x"], b["h"], b["w"]))
+        key = json.dumps([body.get("op"), ordered])
+        if not job.done or (job.pending is not None and key != job.revision_key):
+            return 409, {"error": {"code": "not_done", "message": "not done, or another pending"}}
+        if key != job.revision_key:
+            job.revision_seq += 1  # a number is never reused, even after a failed render
+            job.pending = job.revision_seq
+            job.revision_key = key
+            job.pending_boxes = ordered
+            job.revision_polls = sc.revision_polls
+        return 202, self.job_doc(job, poll=False)
+
+    def settle_revision(self, job: Job) -> None:
+        """The pending revision's render ends: applied, or (revision_failure) recorded in
+        revision_error with the previous result standing."""
+        assert job.pending is not None
+        if self.scenario.revision_failure:
+            code = self.scenario.revision_failure
+            job.revision_error = {"revision": job.pending, "code": code, "message": code}
+            job.revision_key = job.applied_key
+        else:
+            job.applied_key = job.revision_key
+            job.revision = job.pending
+            job.applied = job.pending_boxes
+        job.pending = None
+        job.pending_boxes = None
 
 
 def _make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
@@ -182,6 +293,14 @@ def _make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             path = self._record()
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
+            if match := re.fullmatch(r"/jobs/(\w+)/revisions", path):
+                job = api.jobs.get(match.group(1))
+                if job is None or job.id in api.deleted:
+                    self._error(404, "not_found", "no such job")
+                    return
+                status, answer = api.revise(job, body)
+                self._json(status, answer)
+                return
             if path != "/uploads":
                 self._error(404, "not_found", "no such route")
                 return
@@ -230,15 +349,22 @@ def _make_handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                 return
             remaining = int(self.headers.get("Content-Length", "0"))
             received = 0
+            head = bytearray()
             while remaining > 0:
                 chunk = self.rfile.read(min(sc.put_read_chunk, remaining))
                 if not chunk:
                     break
                 received += len(chunk)
                 remaining -= len(chunk)
+                if len(head) < 4 * 1024 * 1024:
+                    head += chunk
                 if sc.put_read_delay_s:
                     time.sleep(sc.put_read_delay_s)
             api.put_bodies.append(received)
+            # The source size the real service reports, from the picture itself when it is one.
+            picture = cv2.imdecode(np.frombuffer(bytes(head), np.uint8), cv2.IMREAD_COLOR)
+            if picture is not None:
+                job.height, job.width = picture.shape[:2]
             if sc.put_mode == "expired":
                 xml = (
                     b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ExpiredToken</Code>"

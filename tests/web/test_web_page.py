@@ -321,6 +321,19 @@ def test_page_runs_under_the_production_content_security_policy(
     page.fill("#compare-slider", "30")
     with page.expect_download():
         page.click("#download-button")
+    # Checking the faces: the original from a blob: URL, boxes placed through the CSSOM.
+    page.click("#review-open")
+    page.wait_for_function("() => document.getElementById('review-img').naturalWidth === 80")
+    page.evaluate("document.getElementById('review-stage').scrollIntoView({ block: 'center' })")
+    b = page.locator("#review-stage").bounding_box()
+    assert b is not None
+    page.mouse.move(b["x"] + b["width"] * 0.5, b["y"] + b["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] * 0.8, b["y"] + b["height"] * 0.9, steps=4)
+    page.mouse.up()
+    expect(page.locator("#review-boxes .review-box")).to_have_count(3)
+    page.click("#review-apply")
+    expect(page.locator("#faces-count")).to_contain_text("You checked the faces")
     page.click("button[data-lang=ja]")
     assert page.evaluate("window.cspViolations") == []
     assert errors == []

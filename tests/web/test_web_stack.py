@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from tests.imaging import fixtures as fx
 from tests.web.pagekit import ROOT, SCREENSHOTS, big_file, expect_message, open_page, set_file
@@ -422,3 +422,101 @@ def test_batch_of_five_mixed_photos_with_one_bad_file_zip_and_delete_all(
         ".every(li => li.dataset.status === 'deleted')"
     )
     assert errors == []
+
+
+# astronaut.png (512 x 512): the lower left corner is her suit and the background, no face.
+FACE_FREE = {"x": 16, "y": 400, "w": 96, "h": 96}
+
+
+def test_review_draws_a_missed_face_releases_a_found_one_and_applies_once(
+    stack: dict[str, Any], new_context: NewContext, skimage_data: Picture
+) -> None:
+    astronaut = skimage_data("astronaut.png")
+    original = decode(astronaut.read_bytes()).astype(int)
+    page, errors = open_page(new_context(locale="en-US"), stack["web"])
+    job_id = run_job(page, astronaut, "image/png")
+    api = f"{stack['upload_api']}/jobs/{job_id}"
+    job = requests.get(api, timeout=30).json()
+    face = job["faces"]["boxes"][0]
+    assert job["revision"] == 0 and job["faces"]["reviewed"] is False
+    # The detected face starts hidden (mosaic), the face-free corner is the photo's own.
+    first = decode(displayed_result(page)).astype(int)
+    assert block_edge_share(_crop(first, face).astype(np.uint8), 1) > 0.6
+    assert _difference(first, original, FACE_FREE) < 8
+
+    page.click("#review-open")
+    expect(page.locator("#review-section")).to_be_visible()
+    # The photo under the boxes is the original from this device, never fetched from the server.
+    assert (page.get_attribute("#review-img", "src") or "").startswith("blob:")
+    page.wait_for_function("() => document.getElementById('review-img').naturalWidth === 512")
+    page.evaluate("document.getElementById('review-stage').scrollIntoView({ block: 'center' })")
+    stage = page.locator("#review-stage").bounding_box()
+    assert stage is not None
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return stage["x"] + x * stage["width"] / 512, stage["y"] + y * stage["height"] / 512
+
+    # Release the found face with a click, draw a box over the corner with a drag.
+    page.mouse.click(*at(face["x"] + face["w"] / 2, face["y"] + face["h"] / 2))
+    expect(page.locator("#review-boxes .review-box").first).to_have_attribute(
+        "data-state", "released"
+    )
+    page.mouse.move(*at(FACE_FREE["x"], FACE_FREE["y"]))
+    page.mouse.down()
+    page.mouse.move(*at(FACE_FREE["x"] + FACE_FREE["w"], FACE_FREE["y"] + FACE_FREE["h"]), steps=8)
+    page.mouse.up()
+    count = job["faces"]["count"]
+    expect(page.locator("#review-boxes .review-box")).to_have_count(count + 1)
+    save_screenshot(page, "review.png")
+    with page.expect_response(revision_post) as posted:
+        page.click("#review-apply")
+    assert posted.value.status == 202 and posted.value.json()["revision"] == 1
+    sent = posted.value.request.post_data_json
+    page.wait_for_selector("#result-section:not([hidden])", timeout=PROCESS_WAIT_MS)
+    expect(page.locator("#faces-count")).to_contain_text("You checked the faces")
+
+    job = requests.get(api, timeout=30).json()
+    assert job["status"] == "done" and job["revision"] == 1 and job["faces"]["reviewed"] is True
+    assert len(job["faces"]["boxes"]) == count  # one released, one drawn
+    drawn = min(job["faces"]["boxes"], key=lambda b: abs(b["x"] - 16) + abs(b["y"] - 400))
+    assert all(abs(drawn[k] - FACE_FREE[k]) <= 3 for k in ("x", "y", "w", "h")), drawn
+    with page.expect_download() as info:
+        page.click("#download-button")
+    path = info.value.path()
+    assert path is not None
+    revised = decode(path.read_bytes()).astype(int)
+    assert path.read_bytes() == displayed_result(page)
+    # The corner is pixelated now: flat blocks, and far from the photo.
+    corner = _crop(revised, FACE_FREE).astype(np.uint8)
+    assert block_edge_share(corner, 0) > 0.6 and block_edge_share(corner, 1) > 0.6
+    assert _difference(revised, original, FACE_FREE) > 12
+    # The released face has its own detail back (up to JPEG noise), no mosaic left.
+    assert _difference(revised, original, face) < 8
+    assert block_edge_share(_crop(revised, face).astype(np.uint8), 1) < 0.4
+
+    # Apply again with the same set: the API counts it as the same revision.
+    page.click("#review-open")
+    expect(page.locator("#review-section")).to_be_visible()
+    with page.expect_response(revision_post) as posted:
+        page.click("#review-apply")
+    assert posted.value.request.post_data_json == sent
+    assert posted.value.status == 202 and posted.value.json()["revision"] == 1
+    page.wait_for_selector("#result-section:not([hidden])", timeout=PROCESS_WAIT_MS)
+    again = requests.get(api, timeout=30).json()
+    assert again["revision"] == 1 and again["faces"]["boxes"] == job["faces"]["boxes"]
+    assert errors == []
+
+
+def revision_post(response: Response) -> bool:
+    """The answer to the page's POST /jobs/{id}/revisions (not to its CORS preflight)."""
+    return response.url.endswith("/revisions") and response.request.method == "POST"
+
+
+def _crop(img: np.ndarray, box: dict[str, Any]) -> np.ndarray:
+    x, y, w, h = (round(box[k]) for k in ("x", "y", "w", "h"))
+    return img[y : y + h, x : x + w]
+
+
+def _difference(a: np.ndarray, b: np.ndarray, box: dict[str, Any]) -> float:
+    """Mean absolute difference of two pictures over a box (0-255)."""
+    return float(np.abs(_crop(a, box) - _crop(b, box)).mean())
