@@ -846,11 +846,13 @@ class JobStore:
 
         Only a `done` (or `failed`) job whose `review_until` passed is closed; one being
         rendered again (`processing`: a revision, or a newer generation) keeps its source until
-        its outcome, and the next sweep comes back to it. With `delete_source` the job is marked
-        `source.deleted` first, so no revision can start on it, and keeps `review_until` until
-        the caller reports the object deleted (`review_source_deleted`): a sweep that dies in
-        between leaves a marked job that the next sweep finds and finishes. Without it the
-        window just closes (the lifecycle rule removes the source)."""
+        its outcome, and the next sweep comes back to it, unless the revision is abandoned
+        (`_abandoned`: its message lost): that revision fails with `review_closed` here. With
+        `delete_source` the job is marked `source.deleted` first, so no revision can start on
+        it, and keeps `review_until` until the caller reports the object deleted
+        (`review_source_deleted`): a sweep that dies in between leaves a marked job that the
+        next sweep finds and finishes. Without it the window just closes (the lifecycle rule
+        removes the source)."""
         ref = self._ref(job_id)
 
         @firestore.transactional
@@ -866,11 +868,24 @@ class JobStore:
             if source.get("bucket") != bucket:
                 return ReviewEnd(ReviewOutcome.FOREIGN)
             status = job.get("status")
-            if status not in TERMINAL:
+            pending = job.get(PENDING_REVISION)
+            abandoned: dict[str, Any] = {}
+            if status not in TERMINAL and isinstance(pending, Mapping) and _abandoned(pending, now):
+                # A revision nobody will render (its message lost): the window is over, so it
+                # fails here rather than keep the source for ever; the job is done again.
+                abandoned = revision_failed_fields(
+                    int(pending.get("revision") or 0),
+                    "review_closed",
+                    "the review window closed before this revision was rendered",
+                )
+                status = DONE
+            elif status not in TERMINAL:
                 return ReviewEnd(ReviewOutcome.BUSY)
             # A failed job keeps no photo, whatever DELETE_ORIGINALS says.
             if not (delete_source or status == FAILED):
-                tx.update(ref, {REVIEW_UNTIL: firestore.DELETE_FIELD, "updated_at": now})
+                tx.update(
+                    ref, {**abandoned, REVIEW_UNTIL: firestore.DELETE_FIELD, "updated_at": now}
+                )
                 return ReviewEnd(ReviewOutcome.CLOSED)
             end = ReviewEnd(
                 ReviewOutcome.DELETE,
@@ -878,8 +893,8 @@ class JobStore:
                 name=str(source.get("name") or ""),
                 generation=int(source.get("generation") or 0),
             )
-            if source.get("deleted") is not True:
-                tx.update(ref, {"source.deleted": True, "updated_at": now})
+            if source.get("deleted") is not True or abandoned:
+                tx.update(ref, {**abandoned, "source.deleted": True, "updated_at": now})
             return end
 
         return self._transact(attempt, "close a review")  # type: ignore[no-any-return]

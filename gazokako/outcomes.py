@@ -63,19 +63,41 @@ def _revision(job: Mapping[str, Any]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _failed_revision(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The review revision that failed after the applied result, if that is the record's latest
+    outcome: the job is `done` again with its previous result, but the revision's own outcome
+    is a failure (a later revision that is done removes `revision_error`)."""
+    failed = job.get("revision_error")
+    if job.get("status") != jobs.DONE or not isinstance(failed, Mapping):
+        return None
+    number = failed.get("revision")
+    if not isinstance(number, int) or isinstance(number, bool) or number <= _revision(job):
+        return None
+    return failed
+
+
+def _latest(job: Mapping[str, Any]) -> tuple[str, int, Mapping[str, Any] | None]:
+    """(status, revision, error) of the latest outcome the final record holds."""
+    failed = _failed_revision(job)
+    if failed is not None:
+        return jobs.FAILED, int(failed["revision"]), failed
+    status = str(job.get("status") or "")
+    error = job.get("error")
+    return status, _revision(job), error if isinstance(error, Mapping) else None
+
+
 def key_of(job_id: str, job: Mapping[str, Any]) -> str:
     """The idempotency key of the outcome a final record describes."""
-    return outcome_key(job_id, int(job.get("generation") or 0), _revision(job))
+    return outcome_key(job_id, int(job.get("generation") or 0), _latest(job)[1])
 
 
 def outcome_message(job_id: str, job: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
     """(JSON body, attributes) of the outcome of a final job record."""
-    status = str(job.get("status") or "")
-    if status not in jobs.TERMINAL:
-        raise ValueError(f"an outcome needs a terminal job, not {status!r}")
+    if job.get("status") not in jobs.TERMINAL:
+        raise ValueError(f"an outcome needs a terminal job, not {job.get('status')!r}")
+    status, revision, error = _latest(job)
     origin = str(job.get("origin") or "")
     generation = int(job.get("generation") or 0)
-    revision = _revision(job)
     key = outcome_key(job_id, generation, revision)
     source = job.get("source") or {}
     body: dict[str, Any] = {
@@ -103,7 +125,7 @@ def outcome_message(job_id: str, job: Mapping[str, Any]) -> tuple[bytes, dict[st
         }
         body["faces"] = int(faces.get("count") or 0)
     else:
-        error = job.get("error") or {}
+        error = error or {}
         body["error"] = {
             "code": str(error.get("code") or "failed"),
             "message": str(error.get("message") or ""),

@@ -471,3 +471,28 @@ def test_a_revision_publishes_one_outcome_keyed_on_its_number(
     assert body["revision"] == 1 and body["status"] == "done" and body["faces"] == 1
     assert body["result"]["name"] == world.job(job_id)["result"]["name"]
     assert messages[0].attributes["outcome_key"] == f"{job_id}:{generation}:1"
+
+
+def test_a_failed_revision_publishes_one_failed_outcome_of_its_own(
+    outcome_world: tuple[World, TopicReader],
+) -> None:
+    """A revision that cannot be rendered leaves the job done with its previous result; its own
+    outcome is a `failed` message keyed on its number, sent once."""
+    world, reader = outcome_world
+    review = Review(world)
+    review.service.on_finished = None
+    job_id = review.done_face_job()
+    generation = int(world.job(job_id)["generation"])
+    reader.drain()
+    source = world.job(job_id)["source"]
+    world.clients.storage.bucket(source["bucket"]).blob(source["name"]).delete()
+    review.request(job_id, [FREE_AREA])
+    for _ in range(2):
+        review.deliver(job_id, 1)
+    messages = reader.drain()
+    assert [m.body["key"] for m in messages] == [f"{job_id}:{generation}:1"]
+    body = messages[0].body
+    assert body["status"] == "failed" and body["revision"] == 1 and body["faces"] is None
+    assert body["error"]["code"] == "review_closed" and "result" not in body
+    assert messages[0].attributes["status"] == "failed"
+    assert world.job(job_id)["status"] == "done"

@@ -143,6 +143,37 @@ def test_a_job_being_rendered_again_keeps_its_source(review_world: World) -> Non
     assert not _source_there(world, data)
 
 
+def test_an_abandoned_revision_does_not_keep_the_source_for_ever(review_world: World) -> None:
+    """A revision whose message was lost (pending, unclaimed, older than
+    REVISION_ABANDONED_AFTER) holds the job in `processing`; once the window is over the sweep
+    fails that revision with `review_closed`, the job is done again with its result, and the
+    source goes. One still within the abandonment time is left alone."""
+    world = review_world
+    job_id, data = _done_api_job(world)
+    until = world.job(job_id)["review_until"]
+    requested = until - dt.timedelta(minutes=1)
+    pending = {
+        "revision": 1,
+        "key": "k",
+        "op": "mosaic_faces",
+        "boxes": [],
+        "requested_at": requested,
+    }
+    world.store.update(job_id, {"status": jobs.PROCESSING, jobs.PENDING_REVISION: pending})
+    assert _counts(sweep_review_sources(world.clients, now=until + SECOND)) == {"busy": 1}
+    assert _source_there(world, data)
+
+    later = requested + jobs.REVISION_ABANDONED_AFTER
+    assert _counts(sweep_review_sources(world.clients, now=later)) == {"deleted": 1}
+    job = world.job(job_id)
+    assert not _source_there(world, data)
+    assert job["status"] == jobs.DONE and jobs.PENDING_REVISION not in job
+    assert job["revision_error"]["revision"] == 1
+    assert job["revision_error"]["code"] == "review_closed"
+    assert job["source"]["deleted"] is True and "review_until" not in job
+    assert job["result"]["name"]
+
+
 def test_a_sweep_that_dies_before_the_delete_is_finished_by_the_next(
     review_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
