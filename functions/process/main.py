@@ -11,6 +11,8 @@ a duplicate); raising answers 500, and Eventarc delivers the event again with ba
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 import functions_framework
 from cloudevents.http import CloudEvent
@@ -31,26 +33,7 @@ def process_upload(cloud_event: CloudEvent) -> None:
     global _service  # noqa: PLW0603 - built once per instance, on the first event
     if _service is None:
         _service = ProcessService(default_clients())
-    attributes = dict(cloud_event.get_attributes())
-    try:
-        _service.handle_finalized(attributes, cloud_event.get_data() or {})
-    except TransientError as exc:
-        # Expected now and then (a busy lease, a storage 503): a structured line that log
-        # queries can count. The event's subject is an object name, which may hold a job id:
-        # it is not logged, and the framework's traceback gets a bare error without the cause.
-        log_event(
-            "process.retry", severity="WARNING", ce_id=attributes.get("id"), reason=exc.message
-        )
-        raise RetryLater from None
-    except Exception as exc:
-        log_event(
-            "process.crash",
-            severity="ERROR",
-            ce_id=attributes.get("id"),
-            error=type(exc).__name__,
-            stack_trace="".join(traceback.format_tb(exc.__traceback__)),
-        )
-        raise RetryLater from None
+    _handle(_service.handle_finalized, cloud_event, review=False)
 
 
 @functions_framework.cloud_event
@@ -58,17 +41,31 @@ def process_revision(cloud_event: CloudEvent) -> None:
     global _review  # noqa: PLW0603 - built once per instance, on the first event
     if _review is None:
         _review = ReviewService(default_clients())
+    _handle(_review.handle_message, cloud_event, review=True)
+
+
+def _handle(
+    handler: Callable[[dict[str, Any], Any], None], cloud_event: CloudEvent, *, review: bool
+) -> None:
+    """Run one event's handler; any failure answers 500 after one structured line, so Eventarc
+    delivers the event again. Transient ones are expected now and then (a busy lease, a
+    storage 503) and log queries count them. The event's subject is an object name, which may
+    hold a job id: it is not logged, and the framework's traceback gets a bare error without
+    the cause."""
     attributes = dict(cloud_event.get_attributes())
     try:
-        _review.handle_message(attributes, cloud_event.get_data() or {})
+        handler(attributes, cloud_event.get_data() or {})
     except TransientError as exc:
         log_event(
-            "review.retry", severity="WARNING", ce_id=attributes.get("id"), reason=exc.message
+            "review.retry" if review else "process.retry",
+            severity="WARNING",
+            ce_id=attributes.get("id"),
+            reason=exc.message,
         )
         raise RetryLater from None
     except Exception as exc:
         log_event(
-            "review.crash",
+            "review.crash" if review else "process.crash",
             severity="ERROR",
             ce_id=attributes.get("id"),
             error=type(exc).__name__,
