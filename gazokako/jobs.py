@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
@@ -22,6 +22,9 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from gazokako.errors import TransientError, transient_on
 from gazokako.ids import drop_result_names, owned_by, source_object_name
+
+if TYPE_CHECKING:
+    from imaging.types import ProcessResult
 
 COLLECTION = "jobs"
 # (bucket, object name, generation) of a direct bucket drop -> its job id; see create_drop_job.
@@ -210,6 +213,19 @@ def review_open(job: Mapping[str, Any], now: dt.datetime) -> bool:
         and until > now
         and source.get("deleted") is not True
     )
+
+
+def result_fields(bucket: str, name: str, result: ProcessResult) -> dict[str, Any]:
+    """`result` of a done record: where the result object is and what it is."""
+    return {
+        "bucket": bucket,
+        "name": name,
+        "bytes": len(result.data),
+        "width": result.width,
+        "height": result.height,
+        "format": result.format,
+        "content_type": result.content_type,
+    }
 
 
 def failed_fields(code: str, message: str) -> dict[str, Any]:

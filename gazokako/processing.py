@@ -333,15 +333,7 @@ class ProcessService:
                 review_window_seconds=self.config.review_window_seconds,
                 delete_originals=self.config.delete_originals,
             ),
-            "result": {
-                "bucket": self.config.results_bucket,
-                "name": result_name,
-                "bytes": len(result.data),
-                "width": result.width,
-                "height": result.height,
-                "format": result.format,
-                "content_type": result.content_type,
-            },
+            "result": jobs.result_fields(self.config.results_bucket, result_name, result),
             "faces": {
                 "count": len(result.faces),
                 "boxes": [f.to_dict() for f in result.faces],

@@ -303,15 +303,7 @@ class ReviewService:
             "status": jobs.DONE,
             "revision": revision,
             "revision_key": pending.get("key"),
-            "result": {
-                "bucket": self.config.results_bucket,
-                "name": name,
-                "bytes": len(result.data),
-                "width": result.width,
-                "height": result.height,
-                "format": result.format,
-                "content_type": result.content_type,
-            },
+            "result": jobs.result_fields(self.config.results_bucket, name, result),
             "faces": {
                 "count": len(result.faces),
                 "boxes": [f.to_dict() for f in result.faces],
