@@ -100,7 +100,8 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 
 class transient_on:
     """The one mapping of platform failures to retries: inside `with transient_on("read job")`,
-    a `RETRYABLE` error becomes `TransientError("could not read job: ...")`; anything else
+    a `RETRYABLE` error becomes `TransientError("could not read job: ServiceUnavailable 503")`
+    (`failure_summary`: no text of the error, which may quote an object's URL); anything else
     passes unchanged. (A class, not a generator: its `__exit__` never swallows, so a `return`
     inside the block types as one.)"""
 
@@ -117,7 +118,15 @@ class transient_on:
         tb: TracebackType | None,
     ) -> None:
         if exc is not None and isinstance(exc, RETRYABLE):
-            raise TransientError(f"could not {self.what}: {exc}") from exc
+            raise TransientError(f"could not {self.what}: {failure_summary(exc)}") from exc
+
+
+def failure_summary(exc: BaseException) -> str:
+    """A platform error as a log line may carry it: its type and HTTP status, never its text.
+    The client libraries' texts quote the request URL, which names the object (a drop's own
+    name, an API job's id)."""
+    code = getattr(exc, "code", None)
+    return f"{type(exc).__name__} {code}" if isinstance(code, int) else type(exc).__name__
 
 
 # Every refusal the API answers with, one class per status: the upload function maps the web

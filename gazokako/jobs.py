@@ -20,7 +20,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from gazokako.errors import TransientError, transient_on
+from gazokako.errors import TransientError, failure_summary, transient_on
 from gazokako.ids import drop_result_names, owned_by, source_object_name
 
 if TYPE_CHECKING:
@@ -331,7 +331,7 @@ class JobStore:
                 return attempt(self._db.transaction())
         except ValueError as exc:
             if _lost_race(exc):
-                raise TransientError(f"could not {what}: {exc}") from exc
+                raise TransientError(f"could not {what}: {failure_summary(exc)}") from exc
             raise
 
     def _ref(self, job_id: str) -> firestore.DocumentReference:

@@ -22,7 +22,7 @@ from google.cloud import storage  # type: ignore[attr-defined]
 from google.oauth2 import service_account
 
 from gazokako.config import MAX_URL_TTL_SECONDS, Config
-from gazokako.errors import TransientError
+from gazokako.errors import TransientError, failure_summary
 
 _SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
@@ -115,7 +115,7 @@ class UrlSigner:
         except google.auth.exceptions.TransportError as exc:
             # IAM signBlob (or the token refresh before it) failed: the platform's fault, and
             # the client's retry may well succeed.
-            raise TransientError(f"could not sign the URL: {exc}") from exc
+            raise TransientError(f"could not sign the URL: {failure_summary(exc)}") from exc
         sent_headers = dict(headers or {})
         if content_type:
             sent_headers["Content-Type"] = content_type

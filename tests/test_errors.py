@@ -36,8 +36,18 @@ def test_platform_failures_become_transient_with_what_failed(raised: Exception) 
     assert isinstance(raised, RETRYABLE)
     with pytest.raises(TransientError) as caught, transient_on("read job"):
         raise raised
-    assert caught.value.message == f"could not read job: {raised}"
+    assert caught.value.message.startswith(f"could not read job: {type(raised).__name__}")
     assert caught.value.__cause__ is raised
+
+
+def test_a_transient_error_never_carries_the_platform_text() -> None:
+    """The storage client's texts quote the request URL, which names the object: a drop's own
+    name, or an API job's id. What reaches a log line is the type and the status alone."""
+    url = "GET https://storage.googleapis.com/storage/v1/b/uploads/o/inbox%2Falice-passport.jpg"
+    with pytest.raises(TransientError) as caught, transient_on("read the source"):
+        raise gexc.ServiceUnavailable(url)
+    assert caught.value.message == "could not read the source: ServiceUnavailable 503"
+    assert "alice" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
