@@ -123,7 +123,11 @@ def drop_result_name(name: str, fmt: str) -> str:
 
 
 def drop_result_names(name: str) -> tuple[str, ...]:
-    """Every name a result of this drop can have, whatever its format."""
+    """Every name a result of this drop can have, whatever its format; none when the names
+    would be too long for an object (such a drop fails with `name_too_long`, writing nothing,
+    and storage refuses to even look such a name up)."""
+    if not drop_result_name_fits(name):
+        return ()
     return tuple(f"{name}.{ext}" for ext in RESULT_EXTENSIONS)
 
 

@@ -29,14 +29,14 @@ export function sourceSize(job, natural = null) {
   return null;
 }
 
-/** Whether the job can still be reviewed by the page's clock: until `review_until`, or with no
- * end when it is null (no window set). The server has the last word: a revision once the source
- * is gone answers 410 review_closed. */
+/** Whether the job can still be reviewed by the page's clock: until `review_until`. Without
+ * one the API keeps no original for review (REVIEW_WINDOW_SECONDS 0, or the window is over and
+ * the original deleted) and would answer 410 review_closed. */
 export function reviewOpen(job, now = Date.now()) {
   if (job?.status !== "done" || !faceOp(job) || !job.faces) return false;
-  if (typeof job.review_until !== "string") return true;
+  if (typeof job.review_until !== "string") return false;
   const until = Date.parse(job.review_until);
-  return Number.isNaN(until) || until > now;
+  return !Number.isNaN(until) && until > now;
 }
 
 /** "14:05" in the page's language and the browser's time zone. */

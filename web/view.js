@@ -47,7 +47,6 @@ export function createView(document) {
     handle: $("compare-handle"),
     slider: $("compare-slider"),
     resultSize: $("result-size"),
-    reviewNote: $("review-note"),
     download: $("download-button"),
     del: $("delete-button"),
     again: $("again-button"),
@@ -358,7 +357,8 @@ export function createView(document) {
     } else {
       el.facesCount.hidden = true;
     }
-    // "Check the faces" while the API keeps the original (job.review_until), with that time.
+    // "Check the faces" while the API keeps the original (job.review_until, docs/JOBS.md), with
+    // the time it is deleted; with no review_until the original is not kept (review closed).
     const open = !shown.reviewClosed && reviewOpen(job);
     el.reviewOpen.hidden = !open;
     if (open) {
@@ -372,10 +372,6 @@ export function createView(document) {
     el.resultSize.textContent = r.width
       ? t("result.size", { w: r.width, h: r.height, size: size(r.bytes || 0) })
       : "";
-    // The original is kept for review until review_until (docs/JOBS.md), then deleted.
-    const minutes = Math.ceil((Date.parse(job.review_until || "") - Date.now()) / 60000);
-    el.reviewNote.hidden = !(minutes > 0);
-    el.reviewNote.textContent = minutes > 0 ? t("result.review_window", { n: minutes }) : "";
   }
 
   /** Whether the result picture is on screen with a link (its load errors then matter). */

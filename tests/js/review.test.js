@@ -56,14 +56,14 @@ test("the source size is the job's upright size, else the picture's", () => {
   assert.equal(sourceSize({}), null);
 });
 
-test("review is open for a finished face job until review_until; null is no window set", () => {
+test("review is open for a finished face job until review_until; none is no original kept", () => {
   const now = Date.parse("2026-11-29T14:00:00Z");
   assert.equal(faceOp(JOB), "mosaic_faces");
   assert.equal(reviewOpen(JOB, now), true);
   assert.equal(reviewOpen(JOB, Date.parse("2026-11-29T14:05:01Z")), false);
   // No window: the page offers the review and the API answers 410 if the source is gone.
-  assert.equal(reviewOpen({ ...JOB, review_until: null }, now), true);
-  assert.equal(reviewOpen({ ...JOB, review_until: undefined }, now), true);
+  assert.equal(reviewOpen({ ...JOB, review_until: null }, now), false);
+  assert.equal(reviewOpen({ ...JOB, review_until: undefined }, now), false);
   assert.equal(reviewOpen({ ...JOB, status: "processing" }, now), false);
   assert.equal(reviewOpen({ ...JOB, ops: ["grayscale"] }, now), false);
   assert.equal(faceOp({ ops: ["grayscale"] }), null);

@@ -314,8 +314,8 @@ def test_a_failed_render_keeps_the_result_and_a_closed_review_sends_nothing_more
     )
     assert len(fake_api.revisions) == 3
 
-    # A job whose window has already ended offers no review at all; one with no window set
-    # (review_until null) offers it without a time.
+    # A job whose window has already ended offers no review at all, nor does one whose
+    # original is not kept (review_until null: REVIEW_WINDOW_SECONDS 0, or swept).
     fake_api.scenario.review_until = "2026-01-01T00:00:00Z"
     page.click("#again-button")
     finished(page)
@@ -324,9 +324,9 @@ def test_a_failed_render_keeps_the_result_and_a_closed_review_sends_nothing_more
     fake_api.scenario.review_until = None
     page.click("#again-button")
     finished(page)
-    expect(page.locator("#review-open")).to_be_visible()
+    expect(page.locator("#review-open")).to_be_hidden()
     expect(page.locator("#review-note")).to_have_text(
-        "Is a face missing, or hidden by mistake? Check the faces."
+        "Checking the faces is closed: your original photo has been deleted."
     )
     assert errors == []
 
