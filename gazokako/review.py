@@ -323,9 +323,12 @@ class ReviewService:
             faces=len(result.faces),
             total_ms=round(timings["total"] * 1000, 1),
         )
-        # Only now that the record names the new result may the previous one go.
+        # Only now that the record names the new result may the previous one go, and with it
+        # whatever an abandoned older revision's dead holder wrote (no record names it).
         self._delete_result(job.get("result"), keep=name)
-        self._finished(job_id, self.store.get(job_id) or {})
+        done = self.store.get(job_id) or {}
+        self._tidy(job_id, done)
+        self._finished(job_id, done)
 
     def _fail(self, claim: jobs.Claim, job_id: str, revision: int, code: str, message: str) -> None:
         fields = jobs.revision_failed_fields(revision, code, message)
@@ -379,8 +382,9 @@ class ReviewService:
         self._delete_result({"name": name}, keep=None)
 
     def _tidy(self, job_id: str, job: Mapping[str, Any]) -> None:
-        """A duplicate delivery: if the first one died between recording a revision and deleting
-        the result it replaced, that older result is deleted now (it has no record naming it)."""
+        """After a revision is done, and again on a duplicate delivery (the first one may have
+        died between recording it and deleting the result it replaced): every older result of
+        the generation that no record names is deleted."""
         result = job.get("result")
         if (
             job.get("status") != jobs.DONE

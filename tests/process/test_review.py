@@ -428,8 +428,16 @@ def test_an_abandoned_revision_does_not_wedge_the_job(review: Review, world: Wor
     assert replaced.outcome is jobs.RevisionOutcome.ACCEPTED and replaced.revision == 2
     review.deliver(job_id, 1)  # the lost message after all: not the pending revision
     assert world.job(job_id)["status"] == "processing"
+    # What a holder of revision 1 that died after writing it would have left, named by nobody.
+    generation = int(world.job(job_id)["generation"])
+    orphan = revision_result_name(job_id, generation, 1, "png")
+    world.clients.storage.bucket(world.config.results_bucket).blob(orphan).upload_from_string(
+        b"released face pixels", content_type="image/png"
+    )
     review.deliver(job_id, 2)
-    assert world.job(job_id)["revision"] == 2 and world.job(job_id)["faces"]["count"] == 0
+    job = world.job(job_id)
+    assert job["revision"] == 2 and job["faces"]["count"] == 0
+    assert [b.name for b in world.results(job_id)] == [job["result"]["name"]]
 
 
 @pytest.fixture
