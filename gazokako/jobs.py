@@ -787,9 +787,10 @@ class JobStore:
 
     def release_outcome(self, job_id: str) -> None:
         """Hand the publishing lease back after a failed publish, so the redelivery need not
-        wait it out. Best effort: if this fails too, the lease runs out on its own."""
+        wait it out: it runs out now, but stays on the record (an outcome still to publish)
+        until the mark removes it. Best effort: if this fails, the lease runs out on its own."""
         with contextlib.suppress(TransientError, gexc.NotFound), transient_on("release outcome"):
-            self._ref(job_id).update({OUTCOME_LEASE: firestore.DELETE_FIELD})
+            self._ref(job_id).update({OUTCOME_LEASE: utcnow()})
 
     def erase(self, job_id: str) -> Erasure | None:
         """Record the erasure of a job before any of its objects is touched (DELETE /jobs/{id}).
@@ -1015,6 +1016,7 @@ PENDING_REVISION = "pending_revision"
 REVISION_ABANDONED_AFTER = dt.timedelta(minutes=15)
 DIRECT_DROP_CLOSED = "direct drops are not kept for review: upload the photo through the API"
 SOURCE_GONE = "the source photo is no longer kept, so the result cannot be rendered again"
+OUTCOME_PENDING = "the job's outcome message is still being published"
 
 
 class RevisionOutcome(enum.Enum):
@@ -1031,7 +1033,8 @@ class RevisionRequest:
     outcome: RevisionOutcome
     job: Mapping[str, Any]
     revision: int = 0
-    # Why the review is closed (CLOSED only), for the person asking.
+    # Why the review is closed (CLOSED), or why not now (NOT_DONE, when it is not the status),
+    # for the person asking.
     reason: str = ""
 
 
@@ -1061,6 +1064,10 @@ def revision_state_refused(job: Mapping[str, Any], now: dt.datetime) -> Revision
     closed = review_closed(job, now)
     if closed is not None:
         return RevisionRequest(RevisionOutcome.CLOSED, job, reason=closed)
+    if status in TERMINAL and OUTCOME_LEASE in job:
+        # The outcome before it is not on JOBS_TOPIC yet (a publish failed, its event comes
+        # back): a revision now would take its key, and that outcome would never be sent.
+        return RevisionRequest(RevisionOutcome.NOT_DONE, job, reason=OUTCOME_PENDING)
     return None
 
 

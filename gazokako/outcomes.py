@@ -12,6 +12,7 @@ the `jobs` collection. docs/JOBS.md documents the schema.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -22,7 +23,7 @@ from gazokako import jobs
 from gazokako.config import Config
 from gazokako.errors import TransientError
 
-__all__ = ["key_of", "outcome_key", "outcome_message", "publish_outcome"]
+__all__ = ["key_of", "outcome_key", "outcome_lease_fields", "outcome_message", "publish_outcome"]
 
 # How long one publish may take before the event is handed back for a redelivery.
 PUBLISH_TIMEOUT_SECONDS = 30.0
@@ -35,6 +36,17 @@ _PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     ConnectionError,
 )
+
+
+def outcome_lease_fields(config: Config) -> dict[str, Any]:
+    """What a final record (a generation's, or a review revision's) holds besides the outcome
+    when there is a topic to publish to: the publishing lease of the delivery that writes it
+    (jobs.JobStore.take_outcome). It stays on the record until the outcome is marked published,
+    so a revision is not accepted while the outcome before it is still unpublished
+    (jobs.revision_state_refused)."""
+    if not config.jobs_topic:
+        return {}
+    return {jobs.OUTCOME_LEASE: jobs.utcnow() + dt.timedelta(seconds=OUTCOME_LEASE_SECONDS)}
 
 
 class _Publishing(Protocol):

@@ -43,7 +43,7 @@ from gazokako.ids import (
     results_prefix,
 )
 from gazokako.logs import log_event
-from gazokako.outcomes import OUTCOME_LEASE_SECONDS, key_of, publish_outcome
+from gazokako.outcomes import OUTCOME_LEASE_SECONDS, key_of, outcome_lease_fields, publish_outcome
 
 __all__ = ["FINALIZED", "ProcessService", "parse_ops_metadata"]
 
@@ -343,7 +343,7 @@ class ProcessService:
             "timings_ms": _milliseconds(timings),
             "expires_at": now + dt.timedelta(days=self.config.job_ttl_days),
             "error": firestore.DELETE_FIELD,
-            **self._outcome_lease(),
+            **outcome_lease_fields(self.config),
         }
         finished = self.store.finish(job_id, generation, fields, token=claim.token)
         if not finished:
@@ -380,7 +380,7 @@ class ProcessService:
             # A failed job keeps no photo: the source goes right after this record.
             **jobs.failed_fields(*error),
             "timings_ms": _milliseconds(timings),
-            **self._outcome_lease(),
+            **outcome_lease_fields(self.config),
         }
         finished = self.store.finish(job_id, generation, fields, token=claim.token)
         if not finished:
@@ -462,7 +462,7 @@ class ProcessService:
 
     def _publish(self, job_id: str, job: Mapping[str, Any], *, leased: bool) -> None:
         """The final record's outcome to JOBS_TOPIC (if set), once per outcome. `leased`: this
-        delivery wrote the record, with the publishing lease in it (`_outcome_lease`); any
+        delivery wrote the record, with the publishing lease in it (`outcome_lease_fields`); any
         other delivery first takes the lease, or finds the outcome published already."""
         if not self.config.jobs_topic:
             return
@@ -486,13 +486,6 @@ class ProcessService:
                 generation=generation,
                 status=job.get("status"),
             )
-
-    def _outcome_lease(self) -> dict[str, Any]:
-        """What a final record holds besides the outcome: the publishing lease of the delivery
-        that writes it (jobs.JobStore.take_outcome), when there is a topic to publish to."""
-        if not self.config.jobs_topic:
-            return {}
-        return {jobs.OUTCOME_LEASE: jobs.utcnow() + dt.timedelta(seconds=OUTCOME_LEASE_SECONDS)}
 
     def _write_result(
         self,

@@ -40,7 +40,7 @@ from gazokako.ids import (
     revision_result_name,
 )
 from gazokako.logs import log_event
-from gazokako.outcomes import publish_outcome
+from gazokako.outcomes import outcome_lease_fields, publish_outcome
 from imaging.catalog import FACE_OPS
 
 __all__ = [
@@ -312,6 +312,7 @@ class ReviewService:
             },
             "timings_ms": {k: round(v * 1000, 1) for k, v in timings.items()},
             "revision_error": firestore.DELETE_FIELD,
+            **outcome_lease_fields(self.config),
         }
         if not self.store.finish_revision(job_id, revision, claim.token, fields):
             self._superseded(job_id, revision, name)
@@ -331,7 +332,10 @@ class ReviewService:
         self._finished(job_id, done)
 
     def _fail(self, claim: jobs.Claim, job_id: str, revision: int, code: str, message: str) -> None:
-        fields = jobs.revision_failed_fields(revision, code, message)
+        fields = {
+            **jobs.revision_failed_fields(revision, code, message),
+            **outcome_lease_fields(self.config),
+        }
         if code == "review_closed":
             fields["source.deleted"] = True
         if not self.store.finish_revision(job_id, revision, claim.token, fields):

@@ -329,6 +329,8 @@ class UploadService:
             raise NotFound(NOT_FOUND_MESSAGE)
         if outcome is jobs.RevisionOutcome.CLOSED:
             raise Gone(f"review closed: {request.reason}")
+        if outcome is jobs.RevisionOutcome.NOT_DONE and request.reason:
+            raise Conflict(f"{request.reason}; retry in a few seconds")
         if outcome is jobs.RevisionOutcome.NOT_DONE:
             what = (
                 f"revision {request.revision} is being rendered"

@@ -9,11 +9,9 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from devstack.stack import Stack
@@ -23,7 +21,7 @@ from gazokako.ids import new_job_id, source_object_name
 from tests.fakes import FakeClients
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
-from tests.support.topics import EmulatorTopic, FakeTopic, Message, TopicReader
+from tests.support.topics import EmulatorTopic, FailingPublisher, FakeTopic, Message, TopicReader
 
 BODY_KEYS = {"id", "key", "status", "origin", "ops", "source", "faces", "revision"}
 ATTRIBUTES = {"status", "origin", "outcome_key"}
@@ -164,21 +162,6 @@ def test_drop_generations_each_publish_once(topic_world: tuple[World, TopicReade
     assert {m.body["id"] for m in found} == set(by_job)
     for message in found:
         _check_schema(message, message.body["id"], by_job[message.body["id"]])
-
-
-class FailingPublisher:
-    """The real publisher, whose next `fail` publishes end in a 503 (the future raises)."""
-
-    def __init__(self, real: Any, fail: int) -> None:
-        self._real, self.fail = real, fail
-
-    def publish(self, topic: str, data: bytes, **attributes: str) -> Future[str]:
-        if self.fail > 0:
-            self.fail -= 1
-            failed: Future[str] = Future()
-            failed.set_exception(gexc.ServiceUnavailable("injected 503 on publish"))
-            return failed
-        return self._real.publish(topic, data, **attributes)  # type: ignore[no-any-return]
 
 
 def test_a_failed_publish_is_transient_and_the_redelivery_publishes(

@@ -31,7 +31,7 @@ from gazokako.review import REVISION_EVENT, ReviewService, revision_key
 from tests.fakes import FakeClients
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
-from tests.support.topics import EmulatorTopic, FakeTopic, TopicReader
+from tests.support.topics import EmulatorTopic, FailingPublisher, FakeTopic, TopicReader
 
 # astronaut.png (512 x 512): the face is near the top middle; the lower left is her suit and
 # the background, nowhere near a face.
@@ -504,3 +504,29 @@ def test_a_failed_revision_publishes_one_failed_outcome_of_its_own(
     assert body["error"]["code"] == "review_closed" and "result" not in body
     assert messages[0].attributes["status"] == "failed"
     assert world.job(job_id)["status"] == "done"
+
+
+def test_no_revision_while_the_outcome_before_it_is_unpublished(
+    outcome_world: tuple[World, TopicReader],
+) -> None:
+    """A revision accepted while the automatic outcome's publish is still to be retried would
+    take the record's key, and that outcome would never reach the topic: it waits (409) until
+    the redelivered event has published it."""
+    world, reader = outcome_world
+    review = Review(world)
+    review.service.on_finished = None
+    job_id = world.new_api_job(["mosaic_faces"], {"format": "png"})
+    data = world.put(source_object_name(job_id), skimage_image("astronaut.png"))
+    world.clients.__dict__["publisher"] = FailingPublisher(world.clients.publisher, fail=1)
+    with pytest.raises(TransientError):
+        world.deliver(data)
+    assert world.job(job_id)["status"] == "done"
+    refused = review.request(job_id, [FREE_AREA])
+    assert refused.outcome is jobs.RevisionOutcome.NOT_DONE
+    assert refused.reason == jobs.OUTCOME_PENDING
+    world.deliver(data)  # Eventarc's redelivery publishes the automatic outcome
+    generation = int(world.job(job_id)["generation"])
+    assert [m.body["key"] for m in reader.drain()] == [f"{job_id}:{generation}:0"]
+    assert review.request(job_id, [FREE_AREA]).outcome is jobs.RevisionOutcome.ACCEPTED
+    review.deliver(job_id, 1)
+    assert [m.body["key"] for m in reader.drain()] == [f"{job_id}:{generation}:1"]

@@ -13,6 +13,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -115,3 +116,18 @@ class EmulatorTopic:
         if self._created:
             with contextlib.suppress(gexc.NotFound):
                 self._publisher.delete_topic(request={"topic": self.topic})
+
+
+class FailingPublisher:
+    """The real publisher, whose next `fail` publishes end in a 503 (the future raises)."""
+
+    def __init__(self, real: Any, fail: int) -> None:
+        self._real, self.fail = real, fail
+
+    def publish(self, topic: str, data: bytes, **attributes: str) -> Future[str]:
+        if self.fail > 0:
+            self.fail -= 1
+            failed: Future[str] = Future()
+            failed.set_exception(gexc.ServiceUnavailable("injected 503 on publish"))
+            return failed
+        return self._real.publish(topic, data, **attributes)  # type: ignore[no-any-return]
