@@ -72,6 +72,9 @@ def test_drop_result_names_follow_the_drop() -> None:
     assert all(n.rsplit(".", 1)[0] in drops for n in names)
     assert reserved_drop_name("r/abc/1.jpg") and not reserved_drop_name("inbox/r/x.jpg")
     assert drop_result_name_fits("a" * 1019) and not drop_result_name_fits("a" * 1020)
+    # A drop whose result names would be too long has none to look up or delete (storage
+    # refuses such a name even in a read); the drop itself fails with name_too_long.
+    assert drop_result_names("a" * 1020) == ()
     assert drop_result_name_fits("é" * 509) and not drop_result_name_fits("é" * 510)
 
 

@@ -195,6 +195,17 @@ def test_a_drop_in_the_api_results_folder_fails_with_reserved_name(world: World)
     assert world.clients.storage.bucket(world.config.uploads_bucket).get_blob(name) is None
 
 
+def test_a_drop_whose_result_name_would_be_too_long_fails_and_erases(world: World) -> None:
+    name = "inbox/" + "a" * 1010 + ".jpg"  # a valid object name, but not with ".webp" after it
+    data = world.put(name, _jpeg(), "image/jpeg", metadata=GRAYSCALE)
+    world.deliver(data)
+    job = _job_of(world, name, data)
+    assert job["status"] == "failed" and job["error"]["code"] == "name_too_long"
+    assert world.clients.storage.bucket(world.config.uploads_bucket).get_blob(name) is None
+    UploadService(world.clients).delete_job(job["id"])
+    assert world.job(job["id"])["status"] == jobs.DELETED
+
+
 def test_a_failed_newer_generation_leaves_the_older_result(world: World) -> None:
     name = f"inbox/{new_job_id()}.png"
     first = world.put(name, _png(), metadata=GRAYSCALE)
