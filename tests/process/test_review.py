@@ -161,15 +161,20 @@ def test_simultaneous_deliveries_make_one_outcome(review: Review, world: World) 
     job_id = review.done_face_job()
     review.request(job_id, [FREE_AREA])
     errors: list[BaseException] = []
+    failed = threading.Event()
 
     def deliver() -> None:
-        for _ in range(200):
+        # Busy (another delivery holds the claim) is a redelivery later, as Eventarc does; it
+        # ends when the holder has finished, however long that takes on this machine.
+        while not failed.is_set():
             try:
                 review.deliver(job_id, 1)
                 return
             except TransientError:
-                threading.Event().wait(0.05)
-        errors.append(AssertionError("never settled"))
+                failed.wait(0.05)
+            except BaseException as exc:
+                errors.append(exc)
+                failed.set()
 
     threads = [threading.Thread(target=deliver) for _ in range(3)]
     for t in threads:
