@@ -42,6 +42,7 @@ from gazokako.ids import (
 from gazokako.logs import log_event
 from gazokako.outcomes import outcome_lease_fields, publish_outcome
 from imaging.catalog import FACE_OPS
+from imaging.types import whole_number
 
 __all__ = [
     "MAX_BOXES",
@@ -72,11 +73,6 @@ GIVEN_SCORE = 1.0
 
 
 # -- the request (upload function) -------------------------------------------------------------
-def _whole(value: object) -> object:
-    """JSON has one number type: 12.0 is the integer 12 (as JSON Schema counts it too)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
 
 
 def parse_revision_body(body: Mapping[str, Any]) -> tuple[list[dict[str, int]], str | None]:
@@ -106,7 +102,7 @@ def _parse_box(index: int, item: object) -> dict[str, int]:
         raise InvalidRequest(f"{where} has unknown field(s): {', '.join(extra)[:100]}")
     box: dict[str, int] = {}
     for key in BOX_FIELDS:
-        value = _whole(item.get(key))
+        value = whole_number(item.get(key))
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidRequest(f"{where}.{key} must be an integer (source pixels)")
         box[key] = value

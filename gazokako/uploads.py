@@ -39,6 +39,7 @@ from gazokako.review import (
     revision_key,
 )
 from gazokako.signing import UrlSigner
+from imaging.types import whole_number
 
 __all__ = ["UploadService", "validate_upload_request"]
 
@@ -90,13 +91,6 @@ def iso(value: Any) -> str | None:
 _INT_OPTIONS = frozenset({"quality", "max_side", "min_face"})
 
 
-def _whole(value: Any) -> Any:
-    """JSON has one number type: 1000.0 is the integer 1000 (as JSON Schema counts it too)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-        return int(value)
-    return value
-
-
 def _check_filename(value: Any) -> str:
     if not isinstance(value, str) or len(value) > MAX_FILENAME_CHARS:
         raise InvalidRequest(
@@ -122,7 +116,7 @@ def validate_upload_request(
         raise UnsupportedMediaType(
             f"content_type must be one of {', '.join(ALLOWED_CONTENT_TYPES)}"
         )
-    size = _whole(body.get("size"))
+    size = whole_number(body.get("size"))
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise InvalidRequest("size must be a positive integer (bytes)")
     if size > max_bytes:
@@ -133,7 +127,7 @@ def validate_upload_request(
     options_raw = body.get("options", {})
     if not isinstance(options_raw, dict):
         raise InvalidRequest("options must be an object", code="invalid_options")
-    options_raw = {k: _whole(v) if k in _INT_OPTIONS else v for k, v in options_raw.items()}
+    options_raw = {k: whole_number(v) if k in _INT_OPTIONS else v for k, v in options_raw.items()}
     fmt = options_raw.get("format")
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         # Exact names only, as api/openapi.yaml lists them (imaging would also take "JPEG").

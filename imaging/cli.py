@@ -34,7 +34,7 @@ from .errors import ImagingError
 from .formats import read_header, upright_size
 from .ops import OPERATIONS
 from .pipeline import process_image
-from .types import EXTENSIONS, FORMATS, FaceBox, Limits, Options
+from .types import EXTENSIONS, FORMATS, FaceBox, Limits, Options, whole_number
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif"})
 
@@ -149,9 +149,12 @@ def _box(raw: object, i: int, width: int, height: int) -> FaceBox:
     if unknown or missing:
         what = f"unknown field {sorted(unknown)[0]!r}" if unknown else f"no {sorted(missing)[0]!r}"
         raise BoxesError(f"box {i}: {what} (a box is x, y, w, h and optionally score)")
-    x, y, w, h = (raw[k] for k in ("x", "y", "w", "h"))
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (x, y, w, h)):
+    # JSON has one number type: 12.0 is 12, as the API's revisions read it too.
+    values = [whole_number(raw[k]) for k in ("x", "y", "w", "h")]
+    whole = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    if len(whole) != len(values):
         raise BoxesError(f"box {i}: x, y, w and h must be whole pixels")
+    x, y, w, h = whole
     if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
         raise BoxesError(
             f"box {i}: ({x}, {y}, {w}x{h}) is empty or not inside the {width}x{height} image"

@@ -21,6 +21,14 @@ _MAX_MAX_SIDE = 16383
 _MIN_FACE_RANGE = (8, 4096)
 
 
+def whole_number(value: object) -> object:
+    """JSON has one number type: 12.0 is the integer 12 (as JSON Schema counts it too); any
+    other value is returned as it is, for the caller's own type check."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
 def _invalid(message: str) -> ImagingError:
     return ImagingError("invalid_options", message)
 

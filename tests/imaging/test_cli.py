@@ -198,3 +198,8 @@ def test_apply_boxes_refuses_bad_files_and_folders(tmp_path: Path) -> None:
     code, _, err = _run("apply", str(src), str(dest), "--op", "grayscale",
                         "--boxes", str(tmp_path / "ok.json"))  # fmt: skip
     assert code == 2 and "needs a face operation" in err
+    # JSON's 12.0 is the whole number 12, as the API's revisions take it.
+    (tmp_path / "floats.json").write_text(json.dumps([{"x": 8.0, "y": 8.0, "w": 16.0, "h": 16}]))
+    code, _, err = _run("apply", str(src), str(dest), "--op", "redact_faces",
+                        "--boxes", str(tmp_path / "floats.json"))  # fmt: skip
+    assert (code, err) == (0, "") and dest.exists()
