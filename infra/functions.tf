@@ -205,5 +205,7 @@ resource "google_cloudfunctions2_function" "review" {
     google_storage_bucket_iam_member.build_reads_sources,
     google_project_iam_member.build_reads_gcf_staging,
     google_project_iam_member.trigger_receives_events,
+    # It publishes each revision's outcome to JOBS_TOPIC from its first event on.
+    google_pubsub_topic_iam_member.process_publishes_outcomes,
   ]
 }
