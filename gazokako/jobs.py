@@ -887,11 +887,13 @@ class JobStore:
             status = job.get("status")
             pending = job.get(PENDING_REVISION)
             abandoned: dict[str, Any] = {}
+            failed_revision = 0
             if status not in TERMINAL and isinstance(pending, Mapping) and _abandoned(pending, now):
                 # A revision nobody will render (its message lost): the window is over, so it
                 # fails here rather than keep the source for ever; the job is done again.
+                failed_revision = int(pending.get("revision") or 0)
                 abandoned = revision_failed_fields(
-                    int(pending.get("revision") or 0),
+                    failed_revision,
                     "review_closed",
                     "the review window closed before this revision was rendered",
                 )
@@ -903,12 +905,13 @@ class JobStore:
                 tx.update(
                     ref, {**abandoned, REVIEW_UNTIL: firestore.DELETE_FIELD, "updated_at": now}
                 )
-                return ReviewEnd(ReviewOutcome.CLOSED)
+                return ReviewEnd(ReviewOutcome.CLOSED, failed_revision=failed_revision)
             end = ReviewEnd(
                 ReviewOutcome.DELETE,
                 bucket=bucket,
                 name=str(source.get("name") or ""),
                 generation=int(source.get("generation") or 0),
+                failed_revision=failed_revision,
             )
             if source.get("deleted") is not True or abandoned:
                 tx.update(ref, {**abandoned, "source.deleted": True, "updated_at": now})
@@ -950,6 +953,8 @@ class ReviewEnd:
     bucket: str = ""
     name: str = ""
     generation: int = 0
+    # The abandoned revision this close failed (`review_closed`), whose outcome is to publish.
+    failed_revision: int = 0
 
 
 # The idempotency key (outcomes.outcome_key) of the last outcome published to JOBS_TOPIC.

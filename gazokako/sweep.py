@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass
 from gazokako import jobs
 from gazokako.clients import Clients
 from gazokako.errors import TransientError
+from gazokako.ids import log_ref
 from gazokako.logs import log_event
+from gazokako.outcomes import publish_outcome
 
 __all__ = ["DEFAULT_LIMIT", "DEFAULT_PAGES", "SweepSummary", "sweep_review_sources"]
 
@@ -103,9 +105,23 @@ def _sweep_one(clients: Clients, store: jobs.JobStore, job_id: str, now: dt.date
     end = store.close_review(
         job_id, now, bucket=config.uploads_bucket, delete_source=config.delete_originals
     )
+    if end.outcome is jobs.ReviewOutcome.CLOSED and end.failed_revision:
+        _publish(clients, store, job_id)
     if end.outcome is not jobs.ReviewOutcome.DELETE:
         return str(end.outcome.value)
     if end.name:
         jobs.delete_generation(clients.storage.bucket(end.bucket), end.name, end.generation)
+    # Before the job leaves the query: a publish that fails is tried again by the next run.
+    _publish(clients, store, job_id)
     store.review_source_deleted(job_id, end.generation)
     return "deleted"
+
+
+def _publish(clients: Clients, store: jobs.JobStore, job_id: str) -> None:
+    """The outcome of a revision this sweep failed (abandoned: its message never came), which
+    no other part will publish; a no-op for a job whose outcome is marked published already."""
+    if not clients.config.jobs_topic:
+        return
+    job = store.get(job_id)
+    if job and publish_outcome(clients, job_id, job):
+        log_event("job.outcome_published", job=log_ref(job_id), status=job.get("status"))

@@ -19,6 +19,15 @@ resource "google_pubsub_topic_iam_member" "process_publishes_outcomes" {
   member  = "serviceAccount:${google_service_account.process.email}"
 }
 
+# The review sweep publishes the outcome of a revision it fails (abandoned: its message never
+# came), which no other function would; that publish is all it may do with Pub/Sub.
+resource "google_pubsub_topic_iam_member" "sweep_publishes_outcomes" {
+  project = var.project_id
+  topic   = google_pubsub_topic.jobs.name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.sweep.email}"
+}
+
 # Review revisions (docs/JOBS.md, "Review revisions"): the upload function publishes
 # {"id", "revision"} here for each POST /jobs/{id}/revisions, and an Eventarc Pub/Sub trigger
 # delivers each message to the process-revision function (functions.tf), with retries.

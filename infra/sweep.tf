@@ -69,6 +69,8 @@ resource "google_cloudfunctions2_function" "sweep" {
       # The same setting as the process function: with it off the sweep closes the window and
       # leaves the original to the lifecycle rule.
       DELETE_ORIGINALS = tostring(var.delete_originals)
+      # The outcome of a revision the sweep fails (abandoned) goes where every outcome goes.
+      JOBS_TOPIC = google_pubsub_topic.jobs.name
     })
   }
 
@@ -87,5 +89,6 @@ resource "google_cloudfunctions2_function" "sweep" {
     google_storage_bucket_iam_member.build_reads_sources,
     google_project_iam_member.build_reads_gcf_staging,
     google_project_iam_member.trigger_receives_events,
+    google_pubsub_topic_iam_member.sweep_publishes_outcomes,
   ]
 }

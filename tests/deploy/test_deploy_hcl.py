@@ -277,16 +277,18 @@ def test_the_sweep_runs_on_a_schedule_through_its_own_topic(tf: hcl.Config) -> N
     assert "cloudscheduler.googleapis.com" in tf.locals["services"]
 
 
-def test_the_outcome_topic_is_published_to_by_the_process_function_only(tf: hcl.Config) -> None:
+def test_the_outcome_topic_is_published_to_by_the_process_function_and_the_sweep_only(tf: hcl.Config) -> None:
     topic = tf.get("google_pubsub_topic", "jobs").body
     assert topic["name"] == "${var.name_prefix}-jobs"
     # The function is told the topic's id (Config.jobs_topic), and the output names it.
     assert _env(tf, "process")["JOBS_TOPIC"] == "${google_pubsub_topic.jobs.name}"
     assert "JOBS_TOPIC" not in _env(tf, "upload")
     assert tf.outputs["jobs_topic"]["value"] == "${google_pubsub_topic.jobs.name}"
-    # Two Pub/Sub grants to runtime accounts: publish, on this topic, for the process account
-    # (the process and process-revision functions), and on the revisions topic for the upload
-    # API (test_the_review_trigger_is_the_revisions_topic_with_retries).
+    # Three Pub/Sub grants to runtime accounts: publish, on this topic, for the process account
+    # (the process and process-revision functions) and for the sweep (the outcome of a revision
+    # it fails), and on the revisions topic for the upload API
+    # (test_the_review_trigger_is_the_revisions_topic_with_retries).
+    assert _env(tf, "sweep")["JOBS_TOPIC"] == "${google_pubsub_topic.jobs.name}"
     grants = [
         b
         for b in tf.blocks
@@ -299,6 +301,12 @@ def test_the_outcome_topic_is_published_to_by_the_process_function_only(tf: hcl.
             "${google_pubsub_topic.jobs.name}",
             "roles/pubsub.publisher",
             "serviceAccount:${google_service_account.process.email}",
+        ),
+        (
+            "google_pubsub_topic_iam_member",
+            "${google_pubsub_topic.jobs.name}",
+            "roles/pubsub.publisher",
+            "serviceAccount:${google_service_account.sweep.email}",
         ),
         (
             "google_pubsub_topic_iam_member",

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from devstack.stack import Stack
 from gazokako import jobs
 from gazokako.errors import TransientError
 from gazokako.ids import source_object_name
@@ -19,6 +20,7 @@ from gazokako.sweep import sweep_review_sources
 from gazokako.uploads import UploadService
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
+from tests.support.topics import EmulatorTopic, FakeTopic, TopicReader
 
 WINDOW = 60
 SECOND = dt.timedelta(seconds=1)
@@ -143,12 +145,43 @@ def test_a_job_being_rendered_again_keeps_its_source(review_world: World) -> Non
     assert not _source_there(world, data)
 
 
-def test_an_abandoned_revision_does_not_keep_the_source_for_ever(review_world: World) -> None:
+@pytest.fixture
+def review_topic_world(
+    make_world: Callable[..., World],
+    fresh_bucket: Callable[[], str],
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[World, TopicReader]]:
+    """review_world with a JOBS_TOPIC of the test's own, and a reader of that topic."""
+    topic_id = f"sweep-outcomes-{secrets.token_hex(4)}"
+    if backend == "emulator":
+        stack: Stack = request.getfixturevalue("stack_handle")
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.pubsub_host)
+    world = make_world(
+        uploads_bucket=fresh_bucket(),
+        delete_originals=True,
+        review_window_seconds=WINDOW,
+        jobs_topic=topic_id,
+    )
+    reader: TopicReader
+    if backend == "fake":
+        reader = FakeTopic(world.clients.publisher, world.clients.topic_path(topic_id))
+    else:
+        reader = EmulatorTopic(stack.project, topic_id, create=True)
+    yield world, reader
+    reader.close()
+
+
+def test_an_abandoned_revision_does_not_keep_the_source_for_ever(
+    review_topic_world: tuple[World, TopicReader],
+) -> None:
     """A revision whose message was lost (pending, unclaimed, older than
     REVISION_ABANDONED_AFTER) holds the job in `processing`; once the window is over the sweep
-    fails that revision with `review_closed`, the job is done again with its result, and the
-    source goes. One still within the abandonment time is left alone."""
-    world = review_world
+    fails that revision with `review_closed`, the job is done again with its result, the source
+    goes, and the revision's failed outcome is published once (nothing else would). One still
+    within the abandonment time is left alone."""
+    world, topic = review_topic_world
     job_id, data = _done_api_job(world)
     until = world.job(job_id)["review_until"]
     requested = until - dt.timedelta(minutes=1)
@@ -172,6 +205,11 @@ def test_an_abandoned_revision_does_not_keep_the_source_for_ever(review_world: W
     assert job["revision_error"]["code"] == "review_closed"
     assert job["source"]["deleted"] is True and "review_until" not in job
     assert job["result"]["name"]
+    generation = int(job["generation"])
+    keys = [(m.body["key"], m.body["status"]) for m in topic.drain()]
+    assert keys == [(f"{job_id}:{generation}:0", "done"), (f"{job_id}:{generation}:1", "failed")]
+    assert _counts(sweep_review_sources(world.clients, now=later)) == {}
+    assert topic.drain() == []
 
 
 def test_a_sweep_that_dies_before_the_delete_is_finished_by_the_next(
