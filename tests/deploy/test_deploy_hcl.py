@@ -277,7 +277,9 @@ def test_the_sweep_runs_on_a_schedule_through_its_own_topic(tf: hcl.Config) -> N
     assert "cloudscheduler.googleapis.com" in tf.locals["services"]
 
 
-def test_the_outcome_topic_is_published_to_by_the_process_function_and_the_sweep_only(tf: hcl.Config) -> None:
+def test_the_outcome_topic_is_published_to_by_the_process_function_and_the_sweep_only(
+    tf: hcl.Config,
+) -> None:
     topic = tf.get("google_pubsub_topic", "jobs").body
     assert topic["name"] == "${var.name_prefix}-jobs"
     # The function is told the topic's id (Config.jobs_topic), and the output names it.
