@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 
 from .errors import ImagingError
 from .formats import HeaderInfo, read_header
+from .isolated import decode_in_helper
 from .types import Limits
 
 #: uint8 pixels, HxW or HxWxC. Typed loosely because OpenCV's stubs return generic arrays.
@@ -93,10 +94,9 @@ def decode(
         else:
             flag = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
         raw = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
-    elif info.format == "heif":
-        raw = _decode_heif(data)
-    elif info.format == "avif":
-        raw = _decode_avif(data)
+    elif info.format in HELPER_DECODERS:
+        # HEIC and AVIF: in a helper process, which a hostile file may crash (isolated.py).
+        raw = decode_in_helper(info.format, data)
     else:
         raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if raw is None or raw.size == 0:
@@ -146,6 +146,10 @@ def _decode_avif(data: bytes) -> Image:
     if rgb.ndim == 3 and rgb.shape[2] == 4:
         return cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA)
     return np.ascontiguousarray(rgb)
+
+
+# The decoders that run in the helper process (isolated.py), by header format.
+HELPER_DECODERS: dict[str, Callable[[bytes], Image]] = {"heif": _decode_heif, "avif": _decode_avif}
 
 
 def _normalise(raw: Image, *, gray: bool) -> tuple[Image, Image | None]:

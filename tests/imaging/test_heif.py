@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -76,6 +79,8 @@ def no_heif_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(imaging.codec.pi_heif, "open_heif", boom)
     monkeypatch.setattr(imaging.codec.PILImage, "open", boom)
+    # The decoders run in a helper process (imaging/isolated.py), out of the patches' reach.
+    monkeypatch.setattr(imaging.codec, "decode_in_helper", boom)
 
 
 def _with_ispe(data: bytes, width: int, height: int) -> bytes:
@@ -280,3 +285,33 @@ def test_outputs_have_no_metadata(fmt: str, out_fmt: str) -> None:
 def test_errors_are_imaging_errors() -> None:
     with pytest.raises(ImagingError):
         process_image(fx.heif_grid(64, 48, rows=2, cols=2, tile=(32, 24)), [])
+
+
+# --- a decoder that crashes --------------------------------------------------------------------
+
+SEGFAULT_HEIC = Path(__file__).parent / "data" / "libheif-segfault.heic"
+
+
+def test_a_file_that_crashes_libheif_is_corrupt_and_the_next_one_decodes() -> None:
+    """A mutated HEIC (found by test_fuzz.py) whose metadata makes libheif dereference garbage:
+    in a process of its own it dies of a signal; through the pipeline it is `corrupt`, because
+    HEIC and AVIF decode in a helper process (imaging/isolated.py), and the next image decodes."""
+    data = SEGFAULT_HEIC.read_bytes()
+    alone = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import io, sys, pi_heif; pi_heif.open_heif(io.BytesIO(sys.stdin.buffer.read()))",
+        ],
+        input=data,
+        capture_output=True,
+        check=False,
+    )
+    assert alone.returncode < 0, "this file no longer crashes libheif: pick a new one"
+    for _ in range(2):
+        with pytest.raises(ImagingError) as caught:
+            process_image(data, ["grayscale"], Options(format="png"))
+        assert caught.value.code == "corrupt"
+        assert "crashed" in caught.value.message
+        good = process_image(fx.heic(fx.quadrants()), ["grayscale"], Options(format="png"))
+        assert good.source_format == "heif"
