@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +23,7 @@ from gazokako.events import storage_object_json
 from gazokako.ids import api_job_of, new_job_id, results_prefix
 from gazokako.processing import ProcessService
 from tests.fakes import FakeClients, FakeFirestore, FakeStorage
+from tests.support.topics import EmulatorTopic, FakeTopic, TopicReader
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +188,34 @@ def make_world(backend: str, request: pytest.FixtureRequest) -> Callable[..., Wo
 @pytest.fixture
 def world(make_world: Callable[..., World]) -> World:
     return make_world()
+
+
+@pytest.fixture
+def make_topic_world(
+    make_world: Callable[..., World],
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., tuple[World, TopicReader]]]:
+    """A factory of worlds whose JOBS_TOPIC is a topic of the test's own, each with a reader of
+    that topic (FakePublisher's list, or a subscription on the emulator made before any
+    publish); `make_world`'s config changes pass through."""
+    readers: list[TopicReader] = []
+
+    def make(**changes: Any) -> tuple[World, TopicReader]:
+        topic_id = f"outcomes-{secrets.token_hex(4)}"
+        reader: TopicReader
+        if backend == "fake":
+            world = make_world(jobs_topic=topic_id, **changes)
+            reader = FakeTopic(world.clients.publisher, world.clients.topic_path(topic_id))
+        else:
+            stack: Stack = request.getfixturevalue("stack_handle")
+            monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.pubsub_host)
+            world = make_world(jobs_topic=topic_id, **changes)
+            reader = EmulatorTopic(stack.project, topic_id, create=True)
+        readers.append(reader)
+        return world, reader
+
+    yield make
+    for reader in readers:
+        reader.close()

@@ -5,23 +5,21 @@ on the Pub/Sub emulator (a topic and subscription of each test's own)."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from google.cloud import firestore
 
-from devstack.stack import Stack
 from gazokako import jobs, outcomes
 from gazokako.errors import TransientError
 from gazokako.ids import new_job_id, source_object_name
 from tests.fakes import FakeClients
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
-from tests.support.topics import EmulatorTopic, FailingPublisher, FakeTopic, Message, TopicReader
+from tests.support.topics import FailingPublisher, Message, TopicReader
 
 BODY_KEYS = {"id", "key", "status", "origin", "ops", "source", "faces", "revision"}
 ATTRIBUTES = {"status", "origin", "outcome_key"}
@@ -33,24 +31,9 @@ def _png(name: str = "coffee.png") -> bytes:
 
 @pytest.fixture
 def topic_world(
-    make_world: Callable[..., World],
-    backend: str,
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[World, TopicReader]]:
-    """A world whose JOBS_TOPIC is a topic of this test's own, and a reader of that topic."""
-    topic_id = f"outcomes-{secrets.token_hex(4)}"
-    reader: TopicReader
-    if backend == "fake":
-        world = make_world(jobs_topic=topic_id)
-        reader = FakeTopic(world.clients.publisher, world.clients.topic_path(topic_id))  # type: ignore[arg-type]
-    else:
-        stack: Stack = request.getfixturevalue("stack_handle")
-        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.pubsub_host)
-        world = make_world(jobs_topic=topic_id)
-        reader = EmulatorTopic(stack.project, topic_id, create=True)
-    yield world, reader
-    reader.close()
+    make_topic_world: Callable[..., tuple[World, TopicReader]],
+) -> tuple[World, TopicReader]:
+    return make_topic_world()
 
 
 def _check_schema(message: Message, job_id: str, job: dict[str, Any]) -> None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import secrets
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ import numpy as np
 import pytest
 
 import gazokako.clients
-from devstack.stack import Stack
 from gazokako import jobs
 from gazokako.errors import TransientError
 from gazokako.events import pubsub_cloudevent
@@ -31,7 +29,7 @@ from gazokako.review import REVISION_EVENT, ReviewService, revision_key
 from tests.fakes import FakeClients
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
-from tests.support.topics import EmulatorTopic, FailingPublisher, FakeTopic, TopicReader
+from tests.support.topics import FailingPublisher, TopicReader
 
 # astronaut.png (512 x 512): the face is near the top middle; the lower left is her suit and
 # the background, nowhere near a face.
@@ -447,21 +445,9 @@ def test_an_abandoned_revision_does_not_wedge_the_job(review: Review, world: Wor
 
 @pytest.fixture
 def outcome_world(
-    make_world: Any, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[World, TopicReader]]:
-    """A world whose JOBS_TOPIC is a topic of this test's own, and a reader of that topic."""
-    topic_id = f"review-outcomes-{secrets.token_hex(4)}"
-    reader: TopicReader
-    if backend == "fake":
-        world = make_world(jobs_topic=topic_id)
-        reader = FakeTopic(world.clients.publisher, world.clients.topic_path(topic_id))
-    else:
-        stack: Stack = request.getfixturevalue("stack_handle")
-        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.pubsub_host)
-        world = make_world(jobs_topic=topic_id)
-        reader = EmulatorTopic(stack.project, topic_id, create=True)
-    yield world, reader
-    reader.close()
+    make_topic_world: Callable[..., tuple[World, TopicReader]],
+) -> tuple[World, TopicReader]:
+    return make_topic_world()
 
 
 def test_a_revision_publishes_one_outcome_keyed_on_its_number(

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from devstack.stack import Stack
 from gazokako import jobs
 from gazokako.errors import TransientError
 from gazokako.ids import source_object_name
@@ -20,7 +19,7 @@ from gazokako.sweep import sweep_review_sources
 from gazokako.uploads import UploadService
 from tests.process.conftest import World
 from tests.support.corpus import skimage_image
-from tests.support.topics import EmulatorTopic, FakeTopic, TopicReader
+from tests.support.topics import TopicReader
 
 WINDOW = 60
 SECOND = dt.timedelta(seconds=1)
@@ -147,30 +146,12 @@ def test_a_job_being_rendered_again_keeps_its_source(review_world: World) -> Non
 
 @pytest.fixture
 def review_topic_world(
-    make_world: Callable[..., World],
-    fresh_bucket: Callable[[], str],
-    backend: str,
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[World, TopicReader]]:
+    make_topic_world: Callable[..., tuple[World, TopicReader]], fresh_bucket: Callable[[], str]
+) -> tuple[World, TopicReader]:
     """review_world with a JOBS_TOPIC of the test's own, and a reader of that topic."""
-    topic_id = f"sweep-outcomes-{secrets.token_hex(4)}"
-    if backend == "emulator":
-        stack: Stack = request.getfixturevalue("stack_handle")
-        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.pubsub_host)
-    world = make_world(
-        uploads_bucket=fresh_bucket(),
-        delete_originals=True,
-        review_window_seconds=WINDOW,
-        jobs_topic=topic_id,
+    return make_topic_world(
+        uploads_bucket=fresh_bucket(), delete_originals=True, review_window_seconds=WINDOW
     )
-    reader: TopicReader
-    if backend == "fake":
-        reader = FakeTopic(world.clients.publisher, world.clients.topic_path(topic_id))
-    else:
-        reader = EmulatorTopic(stack.project, topic_id, create=True)
-    yield world, reader
-    reader.close()
 
 
 def test_an_abandoned_revision_does_not_keep_the_source_for_ever(
